@@ -1,0 +1,1 @@
+"""Pieces every layer of trustroom shares: errors and time handling. Imports nothing else of trustroom."""

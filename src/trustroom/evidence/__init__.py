@@ -1,0 +1,1 @@
+"""Parse and verify TEE evidence."""

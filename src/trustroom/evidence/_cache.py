@@ -1,0 +1,39 @@
+"""A small LRU for results of verification work that does not depend on time."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+__all__ = ["VerificationCache"]
+
+T = TypeVar("T")
+
+
+class VerificationCache:
+    """Maps exact input bytes to what was verified from them.
+
+    Keys include every byte that was checked, so a changed byte is a miss. Only successes are
+    stored (failures raise out of ``compute`` and are recomputed next time, so an attacker
+    cannot pin a failure). Entries carry no time: callers keep the validity windows in the
+    cached value and check them against the evaluation time on every call.
+    """
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._maxsize = maxsize
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], T]) -> T:
+        if self._maxsize <= 0:
+            return compute()
+        try:
+            self._items.move_to_end(key)
+            return self._items[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        value = compute()
+        self._items[key] = value
+        if len(self._items) > self._maxsize:
+            self._items.popitem(last=False)
+        return value

@@ -1,0 +1,74 @@
+"""A minimal DER reader for the vendor certificate extensions `cryptography` leaves opaque.
+
+Intel's SGX extension (OID 1.2.840.113741.1.13.1) is a nested SEQUENCE of {OID, value} pairs
+and AMD's VCEK extensions are bare DER INTEGERs and IA5Strings. Both need only definite-length
+TLVs with single-byte tags, so a forty-line reader is safer and far faster than a general
+ASN.1 library; anything outside that subset is refused as malformed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from trustroom.evidence._errors import ParseError
+
+__all__ = ["INTEGER", "OCTET_STRING", "OID", "SEQUENCE", "decode_int", "decode_oid", "tlvs"]
+
+INTEGER = 0x02
+OCTET_STRING = 0x04
+OID = 0x06
+ENUMERATED = 0x0A
+BOOLEAN = 0x01
+IA5STRING = 0x16
+SEQUENCE = 0x30
+
+
+def tlvs(data: bytes, what: str) -> Iterator[tuple[int, bytes]]:
+    """Yield (tag, value) for each TLV laid end to end in ``data``."""
+    offset = 0
+    while offset < len(data):
+        if offset + 2 > len(data):
+            raise ParseError(f"{what}: truncated DER header", structure=what)
+        tag = data[offset]
+        if tag & 0x1F == 0x1F:
+            raise ParseError(f"{what}: multi-byte DER tags are not expected", structure=what)
+        length = data[offset + 1]
+        offset += 2
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 4 or offset + count > len(data):
+                raise ParseError(f"{what}: invalid DER length", structure=what)
+            length = int.from_bytes(data[offset : offset + count], "big")
+            offset += count
+        if offset + length > len(data):
+            raise ParseError(f"{what}: DER value runs past its container", structure=what)
+        yield tag, data[offset : offset + length]
+        offset += length
+
+
+def single(data: bytes, tag: int, what: str) -> bytes:
+    """The value of ``data`` when it is exactly one TLV with ``tag``."""
+    items = list(tlvs(data, what))
+    if len(items) != 1 or items[0][0] != tag:
+        raise ParseError(f"{what}: expected one DER element with tag 0x{tag:02x}", structure=what)
+    return items[0][1]
+
+
+def decode_int(value: bytes, what: str) -> int:
+    if not value:
+        raise ParseError(f"{what}: empty DER INTEGER", structure=what)
+    return int.from_bytes(value, "big", signed=True)
+
+
+def decode_oid(value: bytes, what: str) -> str:
+    if not value or value[-1] & 0x80:
+        raise ParseError(f"{what}: malformed OBJECT IDENTIFIER", structure=what)
+    arcs: list[int] = []
+    current = 0
+    for byte in value:
+        current = (current << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(current)
+            current = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])

@@ -1,0 +1,99 @@
+"""Intel SGX extensions of a PCK certificate (OID 1.2.840.113741.1.13.1).
+
+Layout from Intel's "SGX PCK Certificate and CRL Profile": a SEQUENCE of {OID, value} pairs,
+the TCB entry itself a SEQUENCE of 16 component SVNs, the PCESVN and the raw CPUSVN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from trustroom.evidence import _der
+from trustroom.evidence._errors import ParseError
+
+__all__ = ["PckExtensions", "parse_pck_extensions"]
+
+SGX_EXTENSIONS_OID = x509.ObjectIdentifier("1.2.840.113741.1.13.1")
+_BASE = "1.2.840.113741.1.13.1"
+_SGX_TYPES = {0: "Standard", 1: "Scalable", 2: "ScalableWithIntegrity"}
+
+
+@dataclass(frozen=True, slots=True)
+class PckExtensions:
+    ppid: bytes
+    tcb_components: tuple[int, ...]
+    pce_svn: int
+    cpusvn: bytes
+    pce_id: bytes
+    fmspc: bytes
+    sgx_type: str
+    platform_instance_id: bytes | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fmspc": self.fmspc.hex(),
+            "pce_id": self.pce_id.hex(),
+            "pce_svn": self.pce_svn,
+            "cpusvn": self.cpusvn.hex(),
+            "tcb_components": list(self.tcb_components),
+            "sgx_type": self.sgx_type,
+        }
+
+
+def _pairs(data: bytes, what: str) -> dict[str, tuple[int, bytes]]:
+    out: dict[str, tuple[int, bytes]] = {}
+    for tag, value in _der.tlvs(data, what):
+        if tag != _der.SEQUENCE:
+            raise ParseError(f"{what}: expected a SEQUENCE of {{OID, value}}")
+        items = list(_der.tlvs(value, what))
+        if len(items) != 2 or items[0][0] != _der.OID:
+            raise ParseError(f"{what}: malformed {{OID, value}} entry")
+        out[_der.decode_oid(items[0][1], what)] = items[1]
+    return out
+
+
+def _value(pairs: dict[str, tuple[int, bytes]], oid: str, tag: int, what: str) -> bytes:
+    found = pairs.get(oid)
+    if found is None or found[0] != tag:
+        raise ParseError(f"{what}: entry {oid} is missing or of the wrong type", field=oid)
+    return found[1]
+
+
+def _octets(pairs: dict[str, tuple[int, bytes]], oid: str, size: int, what: str) -> bytes:
+    value = _value(pairs, oid, _der.OCTET_STRING, what)
+    if len(value) != size:
+        raise ParseError(f"{what}: entry {oid} must be {size} bytes", field=oid)
+    return value
+
+
+def parse_pck_extensions(cert: x509.Certificate) -> PckExtensions:
+    what = "PCK certificate SGX extensions"
+    try:
+        ext = cert.extensions.get_extension_for_oid(SGX_EXTENSIONS_OID).value
+    except x509.ExtensionNotFound as exc:
+        raise ParseError(f"the PCK certificate has no SGX extension ({_BASE})") from exc
+    except ValueError as exc:
+        raise ParseError(f"the PCK certificate's extensions are malformed: {exc}") from exc
+    if not isinstance(ext, x509.UnrecognizedExtension):
+        raise ParseError(f"{what}: unexpected extension type")
+    top = _pairs(_der.single(ext.value, _der.SEQUENCE, what), what)
+    tcb = _pairs(_value(top, f"{_BASE}.2", _der.SEQUENCE, what), f"{what} (TCB)")
+    components = tuple(
+        _der.decode_int(_value(tcb, f"{_BASE}.2.{i}", _der.INTEGER, what), what)
+        for i in range(1, 17)
+    )
+    sgx_type_raw = _der.decode_int(_value(top, f"{_BASE}.5", _der.ENUMERATED, what), what)
+    instance = top.get(f"{_BASE}.6")
+    return PckExtensions(
+        ppid=_octets(top, f"{_BASE}.1", 16, what),
+        tcb_components=components,
+        pce_svn=_der.decode_int(_value(tcb, f"{_BASE}.2.17", _der.INTEGER, what), what),
+        cpusvn=_octets(tcb, f"{_BASE}.2.18", 16, what),
+        pce_id=_octets(top, f"{_BASE}.3", 2, what),
+        fmspc=_octets(top, f"{_BASE}.4", 6, what),
+        sgx_type=_SGX_TYPES.get(sgx_type_raw, f"unknown ({sgx_type_raw})"),
+        platform_instance_id=instance[1] if instance and instance[0] == _der.OCTET_STRING else None,
+    )
