@@ -216,6 +216,16 @@ class Quote:
     def signed_region(self) -> bytes:
         return self.data[: self.signed_length]
 
+    @property
+    def report_data(self) -> bytes:
+        return self.body.report_data
+
+    def measurements(self) -> dict[str, str]:
+        return self.body.measurements()
+
+    def attribute_claims(self) -> dict[str, Any]:
+        return self.body.attribute_claims()
+
     def to_dict(self) -> dict[str, Any]:
         h = self.header
         return {
@@ -231,9 +241,9 @@ class Quote:
                 "user_data": h.user_data.hex(),
             },
             "body": self.body_kind,
-            "measurements": self.body.measurements(),
-            "attributes": self.body.attribute_claims(),
-            "report_data": self.body.report_data.hex(),
+            "measurements": self.measurements(),
+            "attributes": self.attribute_claims(),
+            "report_data": self.report_data.hex(),
             "tcb": self.tcb_claims(),
             "qe_report": {
                 "mrenclave": self.qe.qe_report.mrenclave.hex(),

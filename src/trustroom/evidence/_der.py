@@ -12,7 +12,20 @@ from collections.abc import Iterator
 
 from trustroom.evidence._errors import ParseError
 
-__all__ = ["INTEGER", "OCTET_STRING", "OID", "SEQUENCE", "decode_int", "decode_oid", "tlvs"]
+__all__ = [
+    "BOOLEAN",
+    "ENUMERATED",
+    "IA5STRING",
+    "INTEGER",
+    "OCTET_STRING",
+    "OID",
+    "SEQUENCE",
+    "decode_int",
+    "decode_oid",
+    "encode_oid",
+    "single",
+    "tlvs",
+]
 
 INTEGER = 0x02
 OCTET_STRING = 0x04
@@ -58,6 +71,19 @@ def decode_int(value: bytes, what: str) -> int:
     if not value:
         raise ParseError(f"{what}: empty DER INTEGER", structure=what)
     return int.from_bytes(value, "big", signed=True)
+
+
+def encode_oid(dotted: str) -> bytes:
+    """The DER content bytes of an OBJECT IDENTIFIER, to compare raw values without decoding."""
+    arcs = [int(a) for a in dotted.split(".")]
+    out = bytearray()
+    for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
+        chunk = [arc & 0x7F]
+        while arc > 0x7F:
+            arc >>= 7
+            chunk.append(0x80 | (arc & 0x7F))
+        out += bytes(reversed(chunk))
+    return bytes(out)
 
 
 def decode_oid(value: bytes, what: str) -> str:

@@ -71,6 +71,17 @@ class JsonObject:
         items = self._get(key, list, default)
         return [JsonObject(v, f"{self.path}.{key}[{i}]") for i, v in enumerate(items)]
 
+    def field_of_each(self, key: str, field: str) -> tuple[int, ...]:
+        """The integer ``field`` of every object in list ``key`` (TCB component SVNs)."""
+        items = self._get(key, list)
+        try:
+            values = tuple(item[field] for item in items)
+        except (TypeError, KeyError) as exc:
+            raise ParseError(f"{self.path}.{key} entries must all have '{field}'") from exc
+        if not all(type(v) is int for v in values):
+            raise ParseError(f"{self.path}.{key}[].{field} must be integers", field=key)
+        return values
+
     def strings(self, key: str) -> tuple[str, ...]:
         items = self._get(key, list, [])
         if not all(isinstance(v, str) for v in items):

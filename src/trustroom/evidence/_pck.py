@@ -43,29 +43,41 @@ class PckExtensions:
         }
 
 
-def _pairs(data: bytes, what: str) -> dict[str, tuple[int, bytes]]:
-    out: dict[str, tuple[int, bytes]] = {}
+def _oid(suffix: str) -> bytes:
+    return _der.encode_oid(f"{_BASE}.{suffix}")
+
+
+_PPID, _TCB, _PCEID, _FMSPC, _SGX_TYPE, _INSTANCE = map(_oid, ["1", "2", "3", "4", "5", "6"])
+_COMPONENTS = [_oid(f"2.{i}") for i in range(1, 17)]
+_PCESVN, _CPUSVN = _oid("2.17"), _oid("2.18")
+
+
+def _pairs(data: bytes, what: str) -> dict[bytes, tuple[int, bytes]]:
+    # Keyed by the raw OID bytes: decoding every OID to text costs more than the rest.
+    out: dict[bytes, tuple[int, bytes]] = {}
     for tag, value in _der.tlvs(data, what):
         if tag != _der.SEQUENCE:
             raise ParseError(f"{what}: expected a SEQUENCE of {{OID, value}}")
         items = list(_der.tlvs(value, what))
         if len(items) != 2 or items[0][0] != _der.OID:
             raise ParseError(f"{what}: malformed {{OID, value}} entry")
-        out[_der.decode_oid(items[0][1], what)] = items[1]
+        out[items[0][1]] = items[1]
     return out
 
 
-def _value(pairs: dict[str, tuple[int, bytes]], oid: str, tag: int, what: str) -> bytes:
+def _value(pairs: dict[bytes, tuple[int, bytes]], oid: bytes, tag: int, what: str) -> bytes:
     found = pairs.get(oid)
     if found is None or found[0] != tag:
-        raise ParseError(f"{what}: entry {oid} is missing or of the wrong type", field=oid)
+        name = _der.decode_oid(oid, what)
+        raise ParseError(f"{what}: entry {name} is missing or of the wrong type", field=name)
     return found[1]
 
 
-def _octets(pairs: dict[str, tuple[int, bytes]], oid: str, size: int, what: str) -> bytes:
+def _octets(pairs: dict[bytes, tuple[int, bytes]], oid: bytes, size: int, what: str) -> bytes:
     value = _value(pairs, oid, _der.OCTET_STRING, what)
     if len(value) != size:
-        raise ParseError(f"{what}: entry {oid} must be {size} bytes", field=oid)
+        name = _der.decode_oid(oid, what)
+        raise ParseError(f"{what}: entry {name} must be {size} bytes", field=name)
     return value
 
 
@@ -80,20 +92,19 @@ def parse_pck_extensions(cert: x509.Certificate) -> PckExtensions:
     if not isinstance(ext, x509.UnrecognizedExtension):
         raise ParseError(f"{what}: unexpected extension type")
     top = _pairs(_der.single(ext.value, _der.SEQUENCE, what), what)
-    tcb = _pairs(_value(top, f"{_BASE}.2", _der.SEQUENCE, what), f"{what} (TCB)")
+    tcb = _pairs(_value(top, _TCB, _der.SEQUENCE, what), f"{what} (TCB)")
     components = tuple(
-        _der.decode_int(_value(tcb, f"{_BASE}.2.{i}", _der.INTEGER, what), what)
-        for i in range(1, 17)
+        _der.decode_int(_value(tcb, oid, _der.INTEGER, what), what) for oid in _COMPONENTS
     )
-    sgx_type_raw = _der.decode_int(_value(top, f"{_BASE}.5", _der.ENUMERATED, what), what)
-    instance = top.get(f"{_BASE}.6")
+    sgx_type_raw = _der.decode_int(_value(top, _SGX_TYPE, _der.ENUMERATED, what), what)
+    instance = top.get(_INSTANCE)
     return PckExtensions(
-        ppid=_octets(top, f"{_BASE}.1", 16, what),
+        ppid=_octets(top, _PPID, 16, what),
         tcb_components=components,
-        pce_svn=_der.decode_int(_value(tcb, f"{_BASE}.2.17", _der.INTEGER, what), what),
-        cpusvn=_octets(tcb, f"{_BASE}.2.18", 16, what),
-        pce_id=_octets(top, f"{_BASE}.3", 2, what),
-        fmspc=_octets(top, f"{_BASE}.4", 6, what),
+        pce_svn=_der.decode_int(_value(tcb, _PCESVN, _der.INTEGER, what), what),
+        cpusvn=_octets(tcb, _CPUSVN, 16, what),
+        pce_id=_octets(top, _PCEID, 2, what),
+        fmspc=_octets(top, _FMSPC, 6, what),
         sgx_type=_SGX_TYPES.get(sgx_type_raw, f"unknown ({sgx_type_raw})"),
         platform_instance_id=instance[1] if instance and instance[0] == _der.OCTET_STRING else None,
     )

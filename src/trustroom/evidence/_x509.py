@@ -8,8 +8,10 @@ every call, even when the signatures were verified earlier and cached).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -25,11 +27,13 @@ from trustroom.evidence._errors import (
     SignatureInvalid,
     UntrustedRoot,
 )
-from trustroom.evidence._window import Window
+from trustroom.evidence._cache import VerificationCache
+from trustroom.evidence._window import Window, cert_name
 
 __all__ = [
     "VerifiedChain",
     "cert_name",
+    "certificate_fields",
     "check_not_revoked",
     "load_crl",
     "load_der_certificate",
@@ -41,10 +45,17 @@ __all__ = [
 _PEM_END = b"-----END CERTIFICATE-----"
 
 
-def cert_name(cert: x509.Certificate) -> str:
-    """The certificate's common name, or its whole subject when it has none."""
-    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(names[0].value) if names else cert.subject.rfc4514_string()
+@contextmanager
+def certificate_fields(what: str) -> Iterator[None]:
+    """Turn a malformed certificate field into ParseError.
+
+    `cryptography` decodes names and extensions lazily, on first access, and raises ValueError
+    there; every function that touches certificate fields runs inside this context.
+    """
+    try:
+        yield
+    except ValueError as exc:
+        raise ParseError(f"{what} holds a malformed certificate or CRL: {exc}") from exc
 
 
 def load_der_certificate(data: bytes, what: str) -> x509.Certificate:
@@ -90,10 +101,7 @@ def load_crl(der: bytes, what: str) -> x509.CertificateRevocationList:
 
 def cert_window(cert: x509.Certificate) -> Window:
     return Window(
-        f"certificate '{cert_name(cert)}'",
-        CertificateExpired,
-        cert.not_valid_before_utc,
-        cert.not_valid_after_utc,
+        CertificateExpired, cert.not_valid_before_utc, cert.not_valid_after_utc, cert=cert
     )
 
 
@@ -101,15 +109,10 @@ def crl_window(crl: x509.CertificateRevocationList, what: str) -> Window:
     next_update = crl.next_update_utc
     if next_update is None:
         raise ParseError(f"{what} has no nextUpdate, so its freshness cannot be judged")
-    return Window(what, CrlExpired, crl.last_update_utc, next_update)
+    return Window(CrlExpired, crl.last_update_utc, next_update, what)
 
 
-def _check_signed_by(child: x509.Certificate, issuer: x509.Certificate) -> None:
-    if child.issuer != issuer.subject:
-        raise ChainInvalid(
-            f"certificate '{cert_name(child)}' names issuer '{child.issuer.rfc4514_string()}', "
-            f"but the next certificate is '{issuer.subject.rfc4514_string()}'"
-        )
+def _check_signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         constraints = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
@@ -117,15 +120,27 @@ def _check_signed_by(child: x509.Certificate, issuer: x509.Certificate) -> None:
     if constraints is None or not constraints.ca:
         raise ChainInvalid(f"certificate '{cert_name(issuer)}' is not a CA but issues others")
     try:
+        # Checks that the child names this issuer, then the signature (RSA-PSS included).
         child.verify_directly_issued_by(issuer)
     except InvalidSignature as exc:
         raise SignatureInvalid(
             f"certificate '{cert_name(child)}' is not signed by '{cert_name(issuer)}'"
         ) from exc
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    except ValueError as exc:
+        if child.issuer != issuer.subject:
+            raise ChainInvalid(
+                f"certificate '{cert_name(child)}' names issuer "
+                f"'{child.issuer.rfc4514_string()}', but the next certificate is "
+                f"'{issuer.subject.rfc4514_string()}'"
+            ) from exc
         raise ChainInvalid(
             f"certificate '{cert_name(child)}' uses a signature trustroom cannot check: {exc}"
         ) from exc
+    except (TypeError, UnsupportedAlgorithm) as exc:
+        raise ChainInvalid(
+            f"certificate '{cert_name(child)}' uses a signature trustroom cannot check: {exc}"
+        ) from exc
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,28 +157,27 @@ class VerifiedChain:
         return tuple(cert_window(c) for c in self.certs)
 
 
+@certificate_fields("a certificate chain")
 def verify_chain(
-    certs: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate], what: str
+    certs: Sequence[x509.Certificate],
+    anchors: Sequence[x509.Certificate],
+    what: str,
+    cache: VerificationCache | None = None,
 ) -> VerifiedChain:
     """Check that ``certs`` (leaf first) chain by signature to one of the pinned ``anchors``.
 
     The chain may end with the anchor itself or with a certificate the anchor issued. A chain
     ending in any other self-signed certificate fails with UntrustedRoot, never ChainInvalid,
-    so that "wrong root" is always reported as such.
+    so that "wrong root" is always reported as such. With a ``cache``, each issuer-to-child
+    link is checked once: vendor chains share their upper links.
     """
     if not certs:
         raise ChainInvalid(f"{what} is empty")
     chain = list(certs)
     top = chain[-1]
-    if top.issuer == top.subject:
-        if not any(top == anchor for anchor in anchors):
-            raise UntrustedRoot(
-                f"{what} ends at '{cert_name(top)}', which is not a trusted root",
-                root=top.subject.rfc4514_string(),
-            )
-    else:
+    if not any(top == anchor for anchor in anchors):
         issuers = [a for a in anchors if a.subject == top.issuer]
-        if not issuers:
+        if top.issuer == top.subject or not issuers:
             raise UntrustedRoot(
                 f"{what} ends at '{cert_name(top)}', issued by "
                 f"'{top.issuer.rfc4514_string()}', which is not a trusted root",
@@ -171,19 +185,18 @@ def verify_chain(
             )
         chain.append(issuers[0])
     for child, issuer in zip(chain, chain[1:], strict=False):
-        _check_signed_by(child, issuer)
+        if cache is None:
+            _check_signed_by(child, issuer)
+        else:
+            cache.get_or_compute(("link", child, issuer), partial(_check_signed_by, child, issuer))
     return VerifiedChain(tuple(chain))
 
 
+@certificate_fields("a CRL")
 def verify_crl(
     crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str
 ) -> Window:
-    """Check the CRL's issuer and signature; return its thisUpdate..nextUpdate window."""
-    if crl.issuer != issuer.subject:
-        raise ChainInvalid(
-            f"{what} is issued by '{crl.issuer.rfc4514_string()}', "
-            f"not by '{issuer.subject.rfc4514_string()}'"
-        )
+    """Check the CRL's signature by ``issuer``; return its thisUpdate..nextUpdate window."""
     key = issuer.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
         raise ChainInvalid(f"{what}: issuer '{cert_name(issuer)}' has an unsupported key type")
@@ -196,6 +209,7 @@ def verify_crl(
     return crl_window(crl, what)
 
 
+@certificate_fields("a CRL")
 def check_not_revoked(
     cert: x509.Certificate, crl: x509.CertificateRevocationList, what: str
 ) -> None:

@@ -1,0 +1,3 @@
+from trustroom.cli import main
+
+main()

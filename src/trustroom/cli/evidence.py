@@ -1,0 +1,166 @@
+"""``trustroom evidence``: parse and verify TEE evidence from files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from trustroom._core.timeutil import parse_time
+from trustroom.cli._output import console, print_json
+from trustroom.evidence import (
+    Collateral,
+    DcapCollateral,
+    SnpCollateral,
+    VerificationResult,
+    Verifier,
+    parse,
+)
+
+app = typer.Typer(
+    help="Parse and verify TEE evidence: Intel SGX/TDX DCAP quotes, AMD SEV-SNP reports.",
+    no_args_is_help=True,
+)
+
+_FILE = {"exists": True, "dir_okay": False, "readable": True}
+_NAMES = {"sgx": "Intel SGX", "tdx": "Intel TDX", "snp": "AMD SEV-SNP", "unknown": "Evidence"}
+
+
+def _parse_at(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}; use RFC 3339, e.g. 2025-07-19T10:01:17Z") from exc
+
+
+def _collateral(
+    collateral: Path | None, cert: Path | None, chain: Path | None, crl: Path | None
+) -> Collateral | None:
+    if collateral is not None:
+        return DcapCollateral.from_dcap_qvl_json(collateral.read_bytes())
+    if cert is not None:
+        return SnpCollateral(
+            vek=cert.read_bytes(),
+            chain=chain.read_bytes() if chain else None,
+            crl=crl.read_bytes() if crl else None,
+        )
+    if chain is not None or crl is not None:
+        raise typer.BadParameter("--chain and --crl go with --cert (the VCEK or VLEK)")
+    return None
+
+
+@app.command()
+def verify(
+    file: Path = typer.Argument(..., **_FILE, help="Raw quote or attestation report."),
+    collateral: Path | None = typer.Option(
+        None, "--collateral", **_FILE, help="Intel collateral, dcap-qvl QuoteCollateralV3 JSON."
+    ),
+    cert: Path | None = typer.Option(
+        None, "--cert", **_FILE, help="SEV-SNP: the VCEK or VLEK certificate (DER or PEM)."
+    ),
+    chain: Path | None = typer.Option(
+        None, "--chain", **_FILE, help="SEV-SNP: ASK/ASVK + ARK PEM (default: bundled AMD roots)."
+    ),
+    crl: Path | None = typer.Option(None, "--crl", **_FILE, help="SEV-SNP: AMD KDS CRL."),
+    at: str | None = typer.Option(
+        None, "--at", help="Evaluate at this RFC 3339 time instead of now."
+    ),
+    product: str | None = typer.Option(
+        None, "--product", help="SEV-SNP: require this product (Milan, Genoa, Turin)."
+    ),
+    stepping: int | None = typer.Option(
+        None, "--stepping", help="SEV-SNP: require this CPU stepping."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Verify evidence against the vendor roots; exit 0 only if it verified.
+
+    The TEE type is detected from the bytes. Nothing is fetched from the network: pass the
+    collateral, or fetch it first with `trustroom evidence fetch-collateral`.
+    """
+    result = Verifier().verify(
+        file.read_bytes(),
+        collateral=_collateral(collateral, cert, chain, crl),
+        at=_parse_at(at),
+        product=product,
+        stepping=stepping,
+    )
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _print_result(result)
+    raise typer.Exit(0 if result.verified else 1)
+
+
+@app.command()
+def show(
+    file: Path = typer.Argument(..., **_FILE, help="Raw quote or attestation report."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Print the parsed fields of evidence, without verifying anything."""
+    evidence = parse(file.read_bytes())
+    data = evidence.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    console.print(f"[bold]{_NAMES[evidence.tee]}[/] {evidence.format} [dim](not verified)[/]")
+    _print_mapping(data)
+
+
+def _print_mapping(data: dict[str, Any], title: str | None = None) -> None:
+    table = Table(title=title, show_header=False, box=None, pad_edge=False, title_justify="left")
+    table.add_column(style="cyan", no_wrap=True)
+    table.add_column(overflow="fold")
+    nested: list[tuple[str, dict[str, Any]]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            nested.append((key, value))
+        else:
+            table.add_row(key, _text(value))
+    if table.row_count:
+        console.print(table)
+    for key, value in nested:
+        console.print()
+        _print_mapping(value, title=f"[bold]{key}[/]")
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "-"
+    if isinstance(value, str) and len(value) > 8 and set(value) == {"0"}:
+        return f"[dim]all zero ({len(value) // 2} bytes)[/]"
+    return "-" if value is None or value == "" else str(value)
+
+
+def _print_result(result: VerificationResult) -> None:
+    name = _NAMES.get(result.tee, result.tee)
+    when = result.to_dict()["evaluated_at"]
+    if result.verified:
+        console.print(f"[bold green]✔ verified[/]  {name} ({result.format}) at {when}")
+    else:
+        console.print(f"[bold red]✘ not verified[/]  {name} ({result.format}) at {when}")
+        hints: dict[str, str] = {}
+        for error in result.errors:
+            console.print(f"  [bold red]{error.code}[/]: {error.message}")
+            hints.setdefault(error.code, error.hint)
+        for code, hint in hints.items():
+            console.print(f"  [yellow]hint[/] ({code}): {hint}")
+    if result.tcb_status:
+        advisories = ", ".join(result.advisory_ids) or "none"
+        unattested = "" if result.verified else " [dim](not attested: verification failed)[/]"
+        console.print(f"TCB status [bold]{result.tcb_status}[/]; advisories: {advisories}{unattested}")
+    if result.attributes.get("debug"):
+        console.print(
+            "[bold yellow]warning[/]: this TEE runs in debug mode; its memory is open to the host"
+        )
+    if result.measurements:
+        console.print()
+        _print_mapping({**result.measurements, "report_data": result.report_data}, "measurements")
+    if result.platform:
+        console.print()
+        _print_mapping(dict(result.platform), "platform")

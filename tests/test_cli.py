@@ -1,0 +1,111 @@
+"""The `trustroom evidence` command line, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from trustroom.cli import app
+from vector_loader import ROOT
+
+runner = CliRunner()
+SGX = ROOT / "intel" / "sgx_v3_dcapqvl.quote"
+SGX_COLLATERAL = ROOT / "intel" / "sgx_v3_dcapqvl.collateral.json"
+TDX = ROOT / "intel" / "tdx_v4_dcapqvl.quote"
+TDX_COLLATERAL = ROOT / "intel" / "tdx_v4_dcapqvl.collateral.json"
+
+
+def verify(*args: str | Path) -> tuple[int, dict]:
+    result = runner.invoke(app, ["evidence", "verify", *map(str, args), "--json"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_verify_json_keys_and_exit_code() -> None:
+    code, out = verify(SGX, "--collateral", SGX_COLLATERAL, "--at", "2025-07-19T10:01:17Z")
+    assert code == 0
+    assert out["verified"] is True and out["tee"] == "sgx"
+    assert out["tcb_status"] == "ConfigurationAndSWHardeningNeeded"
+    assert out["advisory_ids"] == ["INTEL-SA-00289", "INTEL-SA-00615"]
+    assert out["measurements"]["mrenclave"].startswith("33d8736d")
+    assert out["errors"] == []
+    assert set(out) >= {"tee", "verified", "tcb_status", "advisory_ids", "measurements", "report_data", "errors"}
+
+
+def test_verify_tdx_measurement_names() -> None:
+    code, out = verify(TDX, "--collateral", TDX_COLLATERAL, "--at", "2025-07-19T10:00:34Z")
+    assert code == 0
+    assert {"mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3"} <= set(out["measurements"])
+    assert all(v == v.lower() for v in out["measurements"].values())
+
+
+def test_verify_failure_exits_1_with_typed_errors() -> None:
+    code, out = verify(SGX, "--collateral", SGX_COLLATERAL, "--at", "2025-09-01T00:00:00Z")
+    assert code == 1
+    assert out["verified"] is False
+    assert {"code", "message"} <= set(out["errors"][0])
+    assert "collateral_expired" in {e["code"] for e in out["errors"]}
+
+
+def test_verify_without_collateral() -> None:
+    code, out = verify(SGX)
+    assert code == 1 and out["errors"][0]["code"] == "collateral_missing"
+
+
+def test_human_output_names_the_verdict_and_hint() -> None:
+    result = runner.invoke(
+        app, ["evidence", "verify", str(SGX), "--collateral", str(SGX_COLLATERAL), "--at", "2025-09-01T00:00:00Z"]
+    )
+    assert result.exit_code == 1
+    assert "not verified" in result.stdout and "hint" in result.stdout
+    assert "TCB info is expired" in " ".join(result.stdout.split())
+
+
+def test_bad_time_is_a_usage_error() -> None:
+    result = runner.invoke(app, ["evidence", "verify", str(SGX), "--at", "yesterday"])
+    assert result.exit_code == 2
+    assert "RFC 3339" in result.output
+
+
+def test_show_json() -> None:
+    result = runner.invoke(app, ["evidence", "show", str(TDX), "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["format"] == "intel-dcap-tdx-quote-v4"
+    assert data["trailing_bytes"] == 70
+
+
+def test_show_human() -> None:
+    result = runner.invoke(app, ["evidence", "show", str(SGX)])
+    assert result.exit_code == 0
+    assert "not verified" in result.stdout and "mrenclave" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["evidence", "--help"], ["evidence", "verify", "--help"], ["--help"]])
+def test_help_reads_well(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0
+    assert "Usage" in result.stdout
+
+
+def test_garbage_file_gives_a_clean_error_not_a_traceback(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(b"not a quote at all")
+    proc = subprocess.run(
+        [sys.executable, "-m", "trustroom", "evidence", "show", str(garbage)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "unsupported_format" in proc.stderr and "hint" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["evidence", "verify", str(tmp_path / "nope.quote")])
+    assert result.exit_code == 2

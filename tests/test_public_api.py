@@ -1,0 +1,77 @@
+"""The public surface is deliberate: pinned export lists and unique, stable error codes."""
+
+from __future__ import annotations
+
+import trustroom
+import trustroom.evidence as evidence
+from trustroom import TrustroomError
+
+
+def test_top_level_exports() -> None:
+    assert trustroom.__all__ == ["TrustroomError", "__version__"]
+
+
+def test_evidence_exports_are_pinned() -> None:
+    assert evidence.__all__ == [
+        "CertificateExpired",
+        "ChainInvalid",
+        "Collateral",
+        "CollateralExpired",
+        "CollateralMismatch",
+        "CollateralMissing",
+        "CollateralUnavailable",
+        "CrlExpired",
+        "DcapCollateral",
+        "Evidence",
+        "EvidenceError",
+        "ExpectationFailed",
+        "Expired",
+        "InternalError",
+        "ParseError",
+        "QeIdentityMismatch",
+        "Revoked",
+        "SignatureInvalid",
+        "SnpCollateral",
+        "TcbLevelNotFound",
+        "TcbMismatch",
+        "TcbStatus",
+        "TdxModuleMismatch",
+        "UnsupportedFormat",
+        "UntrustedRoot",
+        "VerificationResult",
+        "Verifier",
+        "parse",
+    ]
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [cls, *(s for sub in cls.__subclasses__() for s in _subclasses(sub))]
+
+
+def test_every_error_has_its_own_code_and_a_hint() -> None:
+    errors = [c for c in _subclasses(evidence.EvidenceError)]
+    codes = [c.code for c in errors]
+    assert len(codes) == len(set(codes))
+    for cls in errors:
+        assert cls.code.islower() and " " not in cls.code
+        assert issubclass(cls, TrustroomError)
+        assert cls("x").hint
+
+
+def test_issue_required_codes_exist() -> None:
+    codes = {c.code for c in _subclasses(evidence.EvidenceError)}
+    assert codes >= {
+        "parse_error", "unsupported_format", "signature_invalid", "chain_invalid",
+        "certificate_expired", "crl_expired", "collateral_expired", "revoked",
+        "tcb_level_not_found", "tcb_mismatch", "qe_identity_mismatch", "untrusted_root",
+    }  # fmt: skip
+
+
+def test_error_to_dict() -> None:
+    err = evidence.CrlExpired("PCK CRL is expired", item="PCK CRL")
+    assert err.to_dict() == {
+        "code": "crl_expired",
+        "message": "PCK CRL is expired",
+        "hint": evidence.CrlExpired.default_hint,
+        "item": "PCK CRL",
+    }
