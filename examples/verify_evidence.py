@@ -91,7 +91,9 @@ def main() -> int:
         ok = result.verified == sample.expect_verified and got == sample.expect
         all_ok &= ok
         verdict = "[green]verified[/]" if result.verified else "[red]refused[/]"
-        table.add_row(sample.title, result.tee, verdict, got, "[green]yes[/]" if ok else "[red]NO[/]")
+        table.add_row(
+            sample.title, result.tee, verdict, got, "[green]yes[/]" if ok else "[red]NO[/]"
+        )
         if not result.verified:
             reasons.append((sample.title, result.errors[0].message))
     console.print(table)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+from vector_loader import ROOT
 
 from trustroom.cli import app
-from vector_loader import ROOT
 
 runner = CliRunner()
 SGX = ROOT / "intel" / "sgx_v3_dcapqvl.quote"
@@ -33,7 +33,15 @@ def test_verify_json_keys_and_exit_code() -> None:
     assert out["advisory_ids"] == ["INTEL-SA-00289", "INTEL-SA-00615"]
     assert out["measurements"]["mrenclave"].startswith("33d8736d")
     assert out["errors"] == []
-    assert set(out) >= {"tee", "verified", "tcb_status", "advisory_ids", "measurements", "report_data", "errors"}
+    assert set(out) >= {
+        "tee",
+        "verified",
+        "tcb_status",
+        "advisory_ids",
+        "measurements",
+        "report_data",
+        "errors",
+    }
 
 
 def test_verify_tdx_measurement_names() -> None:
@@ -58,7 +66,16 @@ def test_verify_without_collateral() -> None:
 
 def test_human_output_names_the_verdict_and_hint() -> None:
     result = runner.invoke(
-        app, ["evidence", "verify", str(SGX), "--collateral", str(SGX_COLLATERAL), "--at", "2025-09-01T00:00:00Z"]
+        app,
+        [
+            "evidence",
+            "verify",
+            str(SGX),
+            "--collateral",
+            str(SGX_COLLATERAL),
+            "--at",
+            "2025-09-01T00:00:00Z",
+        ],
     )
     assert result.exit_code == 1
     assert "not verified" in result.stdout and "hint" in result.stdout
@@ -85,7 +102,9 @@ def test_show_human() -> None:
     assert "not verified" in result.stdout and "mrenclave" in result.stdout
 
 
-@pytest.mark.parametrize("args", [["evidence", "--help"], ["evidence", "verify", "--help"], ["--help"]])
+@pytest.mark.parametrize(
+    "args", [["evidence", "--help"], ["evidence", "verify", "--help"], ["--help"]]
+)
 def test_help_reads_well(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0

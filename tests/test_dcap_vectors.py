@@ -12,9 +12,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from vector_loader import intel
 
 from trustroom.evidence import DcapCollateral, Verifier, parse
-from vector_loader import intel
 
 SGX = intel("sgx_v3_dcapqvl")
 TDX = intel("tdx_v4_dcapqvl")
@@ -87,13 +87,17 @@ def test_outside_a_window_the_item_and_window_are_named(
 
 
 def test_error_lists_every_expired_item_not_just_the_first(verifier: Verifier) -> None:
-    result = verifier.verify(SGX.quote, collateral=SGX.collateral, at=datetime(2025, 8, 1, tzinfo=UTC))
+    result = verifier.verify(
+        SGX.quote, collateral=SGX.collateral, at=datetime(2025, 8, 1, tzinfo=UTC)
+    )
     items = {e.details["item"] for e in result.errors}
     assert {"TCB info", "QE identity", "PCK CRL"} <= items
 
 
 def test_certificate_window(verifier: Verifier) -> None:
-    result = verifier.verify(SGX.quote, collateral=SGX.collateral, at=datetime(2031, 1, 1, tzinfo=UTC))
+    result = verifier.verify(
+        SGX.quote, collateral=SGX.collateral, at=datetime(2031, 1, 1, tzinfo=UTC)
+    )
     assert "certificate_expired" in result.error_codes
     assert any("Intel SGX PCK Certificate" in e.message for e in result.errors)
 
@@ -132,7 +136,9 @@ _SIG_DATA = 0x1B0 + 4  # v3: quote signature data starts after the signed region
         ("QE authentication data", _SIG_DATA + 578 + 3),
     ],
 )
-def test_a_changed_signed_byte_fails_the_signature(verifier: Verifier, where: str, offset: int) -> None:
+def test_a_changed_signed_byte_fails_the_signature(
+    verifier: Verifier, where: str, offset: int
+) -> None:
     data = bytearray(SGX.quote)
     data[offset] ^= 0x40
     result = verifier.verify(bytes(data), collateral=SGX.collateral, at=SGX.at)
@@ -165,7 +171,9 @@ def _flip_in_text(text: str, pattern: str) -> str:
     ],
 )
 def test_a_changed_collateral_document_fails(verifier: Verifier, field: str, pattern: str) -> None:
-    changed = replace(SGX.collateral, **{field: _flip_in_text(getattr(SGX.collateral, field), pattern)})
+    changed = replace(
+        SGX.collateral, **{field: _flip_in_text(getattr(SGX.collateral, field), pattern)}
+    )
     result = verifier.verify(SGX.quote, collateral=changed, at=SGX.at)
     assert result.error_codes[0] == "signature_invalid"
 
@@ -173,7 +181,9 @@ def test_a_changed_collateral_document_fails(verifier: Verifier, field: str, pat
 def test_reserialised_collateral_fails() -> None:
     # Signatures cover the exact text: equivalent JSON with other spacing is not what Intel signed.
     spaced = json.dumps(json.loads(SGX.collateral.tcb_info), indent=1)
-    result = Verifier().verify(SGX.quote, collateral=replace(SGX.collateral, tcb_info=spaced), at=SGX.at)
+    result = Verifier().verify(
+        SGX.quote, collateral=replace(SGX.collateral, tcb_info=spaced), at=SGX.at
+    )
     assert result.error_codes[0] == "signature_invalid"
 
 
@@ -181,7 +191,9 @@ def test_reserialised_collateral_fails() -> None:
 def test_a_changed_collateral_signature_fails(verifier: Verifier, field: str) -> None:
     sig = bytearray(getattr(SGX.collateral, field))
     sig[7] ^= 0x01
-    result = verifier.verify(SGX.quote, collateral=replace(SGX.collateral, **{field: bytes(sig)}), at=SGX.at)
+    result = verifier.verify(
+        SGX.quote, collateral=replace(SGX.collateral, **{field: bytes(sig)}), at=SGX.at
+    )
     assert result.error_codes[0] == "signature_invalid"
 
 
@@ -189,7 +201,9 @@ def test_a_changed_collateral_signature_fails(verifier: Verifier, field: str) ->
 def test_a_changed_crl_byte_fails(verifier: Verifier, field: str) -> None:
     crl = bytearray(getattr(SGX.collateral, field))
     crl[-5] ^= 0x01  # inside the signature value
-    result = verifier.verify(SGX.quote, collateral=replace(SGX.collateral, **{field: bytes(crl)}), at=SGX.at)
+    result = verifier.verify(
+        SGX.quote, collateral=replace(SGX.collateral, **{field: bytes(crl)}), at=SGX.at
+    )
     assert result.error_codes[0] == "signature_invalid"
 
 
@@ -243,7 +257,9 @@ def _self_signed_root() -> bytes:
 
 
 def test_a_wrong_root_is_untrusted_root() -> None:
-    result = Verifier(intel_root=_self_signed_root()).verify(SGX.quote, collateral=SGX.collateral, at=SGX.at)
+    result = Verifier(intel_root=_self_signed_root()).verify(
+        SGX.quote, collateral=SGX.collateral, at=SGX.at
+    )
     assert result.error_codes[0] == "untrusted_root"
 
 
@@ -252,7 +268,9 @@ def test_collateral_chain_from_another_root_is_untrusted_root(verifier: Verifier
     root = x509.load_der_x509_certificate(_self_signed_root())
     fake = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Intel SGX TCB Signing")]))
+        .subject_name(
+            x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Intel SGX TCB Signing")])
+        )
         .issuer_name(root.subject)
         .public_key(key.public_key())
         .serial_number(2)
@@ -260,7 +278,10 @@ def test_collateral_chain_from_another_root_is_untrusted_root(verifier: Verifier
         .not_valid_after(root.not_valid_after_utc)
         .sign(ec.generate_private_key(ec.SECP256R1()), hashes.SHA256())
     )
-    pem = (fake.public_bytes(serialization.Encoding.PEM) + root.public_bytes(serialization.Encoding.PEM)).decode()
+    pem = (
+        fake.public_bytes(serialization.Encoding.PEM)
+        + root.public_bytes(serialization.Encoding.PEM)
+    ).decode()
     changed: DcapCollateral = replace(SGX.collateral, tcb_info_issuer_chain=pem)
     result = verifier.verify(SGX.quote, collateral=changed, at=SGX.at)
     assert result.error_codes[0] == "untrusted_root"

@@ -1,1 +1,4 @@
-"""Pieces every layer of trustroom shares: errors and time handling. Imports nothing else of trustroom."""
+"""Pieces every layer of trustroom shares: errors and time handling.
+
+Imports nothing else of trustroom.
+"""

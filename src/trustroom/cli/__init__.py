@@ -19,6 +19,7 @@ app = typer.Typer(
     name="trustroom",
     help="Confidential computing: verify TEE evidence, attest, seal, compute jointly, prove.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     add_completion=False,
 )

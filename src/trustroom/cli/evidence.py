@@ -19,13 +19,32 @@ from trustroom.evidence import (
     Verifier,
     parse,
 )
+from trustroom.evidence.sources import (
+    INTEL_PCS_URL,
+    AmdKds,
+    CachedSource,
+    CollateralSource,
+    DefaultSource,
+    IntelPcs,
+    default_cache_dir,
+)
 
 app = typer.Typer(
     help="Parse and verify TEE evidence: Intel SGX/TDX DCAP quotes, AMD SEV-SNP reports.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",
 )
 
-_FILE = {"exists": True, "dir_okay": False, "readable": True}
+
+def _file_argument(help_text: str) -> Any:
+    return typer.Argument(..., exists=True, dir_okay=False, readable=True, help=help_text)
+
+
+def _file_option(flag: str, help_text: str) -> Any:
+    return typer.Option(None, flag, exists=True, dir_okay=False, readable=True, help=help_text)
+
+
+_EVIDENCE_FILE = "Raw quote or attestation report."
 _NAMES = {"sgx": "Intel SGX", "tdx": "Intel TDX", "snp": "AMD SEV-SNP", "unknown": "Evidence"}
 
 
@@ -54,19 +73,31 @@ def _collateral(
     return None
 
 
+def _source(pccs: str | None, product: str | None) -> CollateralSource:
+    return CachedSource(
+        DefaultSource(IntelPcs(pccs or INTEL_PCS_URL), AmdKds(product=product)),
+        default_cache_dir(),
+    )
+
+
+_PCCS = typer.Option(
+    None, "--pccs", help="Fetch Intel collateral from this PCCS instead of Intel PCS."
+)
+
+
 @app.command()
 def verify(
-    file: Path = typer.Argument(..., **_FILE, help="Raw quote or attestation report."),
-    collateral: Path | None = typer.Option(
-        None, "--collateral", **_FILE, help="Intel collateral, dcap-qvl QuoteCollateralV3 JSON."
+    file: Path = _file_argument(_EVIDENCE_FILE),
+    collateral: Path | None = _file_option(
+        "--collateral", "Intel collateral, dcap-qvl QuoteCollateralV3 JSON."
     ),
-    cert: Path | None = typer.Option(
-        None, "--cert", **_FILE, help="SEV-SNP: the VCEK or VLEK certificate (DER or PEM)."
+    cert: Path | None = _file_option(
+        "--cert", "SEV-SNP: the VCEK or VLEK certificate (DER or PEM)."
     ),
-    chain: Path | None = typer.Option(
-        None, "--chain", **_FILE, help="SEV-SNP: ASK/ASVK + ARK PEM (default: bundled AMD roots)."
+    chain: Path | None = _file_option(
+        "--chain", "SEV-SNP: ASK/ASVK + ARK PEM (default: bundled AMD roots)."
     ),
-    crl: Path | None = typer.Option(None, "--crl", **_FILE, help="SEV-SNP: AMD KDS CRL."),
+    crl: Path | None = _file_option("--crl", "SEV-SNP: AMD KDS CRL."),
     at: str | None = typer.Option(
         None, "--at", help="Evaluate at this RFC 3339 time instead of now."
     ),
@@ -76,16 +107,24 @@ def verify(
     stepping: int | None = typer.Option(
         None, "--stepping", help="SEV-SNP: require this CPU stepping."
     ),
+    fetch: bool = typer.Option(
+        False, "--fetch", help="Fetch missing collateral from Intel PCS / AMD KDS (cached)."
+    ),
+    pccs: str | None = _PCCS,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Verify evidence against the vendor roots; exit 0 only if it verified.
 
-    The TEE type is detected from the bytes. Nothing is fetched from the network: pass the
-    collateral, or fetch it first with `trustroom evidence fetch-collateral`.
+    The TEE type is detected from the bytes. Nothing is fetched from the network unless you
+    ask with --fetch or --pccs; otherwise pass the collateral files.
     """
+    data = file.read_bytes()
+    given = _collateral(collateral, cert, chain, crl)
+    if given is None and (fetch or pccs):
+        given = _source(pccs, product).collateral_for(data)
     result = Verifier().verify(
-        file.read_bytes(),
-        collateral=_collateral(collateral, cert, chain, crl),
+        data,
+        collateral=given,
         at=_parse_at(at),
         product=product,
         stepping=stepping,
@@ -97,9 +136,38 @@ def verify(
     raise typer.Exit(0 if result.verified else 1)
 
 
+@app.command("fetch-collateral")
+def fetch_collateral(
+    file: Path = _file_argument(_EVIDENCE_FILE),
+    out: Path = typer.Option(..., "--out", file_okay=False, help="Directory to write into."),
+    pccs: str | None = _PCCS,
+    product: str | None = typer.Option(
+        None, "--product", help="SEV-SNP: product line for v2 reports (Milan, Genoa, Turin)."
+    ),
+) -> None:
+    """Fetch the collateral for evidence from Intel PCS, a PCCS or AMD KDS, into --out.
+
+    Writes collateral.json (Intel) or vek.der, chain.pem and crl.der (AMD), ready for
+    `trustroom evidence verify` on a machine without network access. Nothing is verified here.
+    """
+    got = _source(pccs, product).collateral_for(file.read_bytes())
+    out.mkdir(parents=True, exist_ok=True)
+    if isinstance(got, DcapCollateral):
+        (out / "collateral.json").write_text(got.to_dcap_qvl_json())
+        console.print(f"wrote {out / 'collateral.json'}; verify with --collateral")
+        return
+    assert isinstance(got, SnpCollateral)
+    files = {"vek.der": got.vek, "chain.pem": got.chain, "crl.der": got.crl}
+    for name, content in files.items():
+        if content is not None:
+            (out / name).write_bytes(content)
+    console.print(f"wrote {', '.join(n for n, c in files.items() if c)} into {out}; verify with "
+                  "--cert vek.der --chain chain.pem")  # fmt: skip
+
+
 @app.command()
 def show(
-    file: Path = typer.Argument(..., **_FILE, help="Raw quote or attestation report."),
+    file: Path = _file_argument(_EVIDENCE_FILE),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Print the parsed fields of evidence, without verifying anything."""
@@ -153,7 +221,9 @@ def _print_result(result: VerificationResult) -> None:
     if result.tcb_status:
         advisories = ", ".join(result.advisory_ids) or "none"
         unattested = "" if result.verified else " [dim](not attested: verification failed)[/]"
-        console.print(f"TCB status [bold]{result.tcb_status}[/]; advisories: {advisories}{unattested}")
+        console.print(
+            f"TCB status [bold]{result.tcb_status}[/]; advisories: {advisories}{unattested}"
+        )
     if result.attributes.get("debug"):
         console.print(
             "[bold yellow]warning[/]: this TEE runs in debug mode; its memory is open to the host"

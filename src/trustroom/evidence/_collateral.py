@@ -76,10 +76,10 @@ class DcapCollateral(Collateral):
     @classmethod
     def from_dcap_qvl_json(cls, text: str | bytes) -> DcapCollateral:
         obj = load_object(text, "collateral")
-        fields: dict[str, str | bytes] = {k: obj.str(k) for k in _TEXT_FIELDS}
+        fields: dict[str, str | bytes] = {k: obj.string(k) for k in _TEXT_FIELDS}
         for key in _HEX_FIELDS:
             try:
-                fields[key] = bytes.fromhex(obj.str(key))
+                fields[key] = bytes.fromhex(obj.string(key))
             except ValueError as exc:
                 raise ParseError(f"collateral.{key} is not hex", field=key) from exc
         return cls(**fields)  # type: ignore[arg-type]
@@ -106,7 +106,7 @@ def split_signed_json(body: str, key: str) -> tuple[str, bytes]:
     body rather than re-serialised. The parsed body must agree with the cut.
     """
     obj = load_object(body, f"Intel PCS {key} response")
-    signature_hex = obj.str("signature")
+    signature_hex = obj.string("signature")
     obj.obj(key)
     marker = f'"{key}":'
     start = body.find(marker)

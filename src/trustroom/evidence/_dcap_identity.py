@@ -18,7 +18,7 @@ __all__ = ["QeIdentity", "QeTcbLevel", "TcbInfo", "TcbLevel", "TdxModuleIdentity
 
 
 def _status(obj: JsonObject) -> str:
-    status = obj.str("tcbStatus")
+    status = obj.string("tcbStatus")
     if status not in TcbStatus.ALL:
         raise ParseError(f"{obj.path}.tcbStatus {status!r} is not a known TCB status")
     return status
@@ -50,8 +50,8 @@ class QeTcbLevel:
 def _qe_levels(obj: JsonObject) -> tuple[QeTcbLevel, ...]:
     levels = [
         QeTcbLevel(
-            level.obj("tcb").int("isvsvn"),
-            level.str("tcbDate"),
+            level.obj("tcb").integer("isvsvn"),
+            level.string("tcbDate"),
             _status(level),
             level.strings("advisoryIDs"),
         )
@@ -71,10 +71,10 @@ class TdxModuleIdentity:
 
 def _module(obj: JsonObject, with_levels: bool) -> TdxModuleIdentity:
     return TdxModuleIdentity(
-        id=obj.str("id") if with_levels else "",
-        mrsigner=obj.hex("mrsigner", 48),
-        attributes=obj.hex("attributes", 8),
-        attributes_mask=obj.hex("attributesMask", 8),
+        id=obj.string("id") if with_levels else "",
+        mrsigner=obj.hex_bytes("mrsigner", 48),
+        attributes=obj.hex_bytes("attributes", 8),
+        attributes_mask=obj.hex_bytes("attributesMask", 8),
         levels=_qe_levels(obj) if with_levels else (),
     )
 
@@ -92,10 +92,10 @@ def _tcb_level(obj: JsonObject, version: int, tdx: bool) -> TcbLevel:
         sgx = _components(tcb, "sgxtcbcomponents")
         tdx_components = _components(tcb, "tdxtcbcomponents") if tdx else None
     else:
-        sgx = tuple(tcb.int(f"sgxtcbcomp{i:02d}svn") for i in range(1, 17))
+        sgx = tuple(tcb.integer(f"sgxtcbcomp{i:02d}svn") for i in range(1, 17))
         tdx_components = None
     return TcbLevel(
-        sgx, tcb.int("pcesvn"), tdx_components, obj.str("tcbDate"), _status(obj),
+        sgx, tcb.integer("pcesvn"), tdx_components, obj.string("tcbDate"), _status(obj),
         obj.strings("advisoryIDs"),
     )  # fmt: skip
 
@@ -119,9 +119,9 @@ class TcbInfo:
     @classmethod
     def from_json(cls, text: str) -> TcbInfo:
         obj = load_object(text, "tcbInfo")
-        version = obj.int("version")
+        version = obj.integer("version")
         # Version 2 documents have no "id" and describe SGX only.
-        tee_id = obj.str("id") if version >= 3 else "SGX"
+        tee_id = obj.string("id") if version >= 3 else "SGX"
         if version not in (2, 3) or tee_id not in ("SGX", "TDX"):
             raise ParseError(f"TCB info {tee_id} version {version} is not supported (2, 3)")
         tdx = tee_id == "TDX"
@@ -133,10 +133,10 @@ class TcbInfo:
             version=version,
             issue_date=obj.time("issueDate"),
             next_update=obj.time("nextUpdate"),
-            fmspc=obj.hex("fmspc", 6),
-            pce_id=obj.hex("pceId", 2),
-            tcb_type=obj.int("tcbType", 0),
-            tcb_evaluation_data_number=obj.int("tcbEvaluationDataNumber"),
+            fmspc=obj.hex_bytes("fmspc", 6),
+            pce_id=obj.hex_bytes("pceId", 2),
+            tcb_type=obj.integer("tcbType", 0),
+            tcb_evaluation_data_number=obj.integer("tcbEvaluationDataNumber"),
             tdx_module=_module(obj.obj("tdxModule"), False) if tdx else None,
             tdx_module_identities=tuple(
                 _module(m, True) for m in obj.objects("tdxModuleIdentities", [])
@@ -163,23 +163,23 @@ class QeIdentity:
     @classmethod
     def from_json(cls, text: str) -> QeIdentity:
         obj = load_object(text, "enclaveIdentity")
-        version = obj.int("version")
+        version = obj.integer("version")
         if version != 2:
             raise ParseError(f"enclave identity version {version} is not supported (2)")
         levels = _qe_levels(obj)
         if not levels:
             raise ParseError("enclave identity lists no TCB levels")
         return cls(
-            id=obj.str("id"),
+            id=obj.string("id"),
             version=version,
             issue_date=obj.time("issueDate"),
             next_update=obj.time("nextUpdate"),
-            tcb_evaluation_data_number=obj.int("tcbEvaluationDataNumber"),
-            miscselect=int.from_bytes(obj.hex("miscselect", 4), "little"),
-            miscselect_mask=int.from_bytes(obj.hex("miscselectMask", 4), "little"),
-            attributes=obj.hex("attributes", 16),
-            attributes_mask=obj.hex("attributesMask", 16),
-            mrsigner=obj.hex("mrsigner", 32),
-            isv_prod_id=obj.int("isvprodid"),
+            tcb_evaluation_data_number=obj.integer("tcbEvaluationDataNumber"),
+            miscselect=int.from_bytes(obj.hex_bytes("miscselect", 4), "little"),
+            miscselect_mask=int.from_bytes(obj.hex_bytes("miscselectMask", 4), "little"),
+            attributes=obj.hex_bytes("attributes", 16),
+            attributes_mask=obj.hex_bytes("attributesMask", 16),
+            mrsigner=obj.hex_bytes("mrsigner", 32),
+            isv_prod_id=obj.integer("isvprodid"),
             levels=levels,
         )

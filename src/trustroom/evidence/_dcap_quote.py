@@ -25,7 +25,11 @@ TD10_REPORT_SIZE = 584
 TD15_REPORT_SIZE = 648
 CERT_DATA_PCK_CHAIN = 5
 CERT_DATA_QE_REPORT = 6
-_BODY_TYPES = {1: ("sgx", ENCLAVE_REPORT_SIZE), 2: ("td10", TD10_REPORT_SIZE), 3: ("td15", TD15_REPORT_SIZE)}
+_BODY_TYPES = {
+    1: ("sgx", ENCLAVE_REPORT_SIZE),
+    2: ("td10", TD10_REPORT_SIZE),
+    3: ("td15", TD15_REPORT_SIZE),
+}
 
 BodyKind = Literal["sgx", "td10", "td15"]
 
@@ -168,17 +172,22 @@ class TdReport:
 
 def parse_td_report(raw: bytes, kind: BodyKind) -> TdReport:
     r = Reader(raw, "TD report")
-    fields = [
-        r.take(16, "tee_tcb_svn"), r.take(48, "mrseam"), r.take(48, "mrsignerseam"),
-        r.take(8, "seam_attributes"), r.take(8, "td_attributes"), r.take(8, "xfam"),
-        r.take(48, "mrtd"), r.take(48, "mrconfigid"), r.take(48, "mrowner"),
-        r.take(48, "mrownerconfig"),
-    ]  # fmt: skip
-    rtmrs = (r.take(48, "rtmr0"), r.take(48, "rtmr1"), r.take(48, "rtmr2"), r.take(48, "rtmr3"))
-    report_data = r.take(64, "report_data")
-    svn2 = r.take(16, "tee_tcb_svn2") if kind == "td15" else None
-    service = r.take(48, "mrservicetd") if kind == "td15" else None
-    return TdReport(*fields, rtmrs, report_data, svn2, service)
+    return TdReport(
+        tee_tcb_svn=r.take(16, "tee_tcb_svn"),
+        mrseam=r.take(48, "mrseam"),
+        mrsignerseam=r.take(48, "mrsignerseam"),
+        seam_attributes=r.take(8, "seam_attributes"),
+        td_attributes=r.take(8, "td_attributes"),
+        xfam=r.take(8, "xfam"),
+        mrtd=r.take(48, "mrtd"),
+        mrconfigid=r.take(48, "mrconfigid"),
+        mrowner=r.take(48, "mrowner"),
+        mrownerconfig=r.take(48, "mrownerconfig"),
+        rtmrs=(r.take(48, "rtmr0"), r.take(48, "rtmr1"), r.take(48, "rtmr2"), r.take(48, "rtmr3")),
+        report_data=r.take(64, "report_data"),
+        tee_tcb_svn2=r.take(16, "tee_tcb_svn2") if kind == "td15" else None,
+        mrservicetd=r.take(48, "mrservicetd") if kind == "td15" else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,7 +67,8 @@ def _tdx_svn_matches(level: TcbLevel, td: TdReport) -> bool:
 def match_platform_level(info: TcbInfo, pck: PckExtensions, td: TdReport | None) -> TcbLevel:
     for level in info.levels:
         sgx_ok = pck.pce_svn >= level.pce_svn and all(
-            have >= need for have, need in zip(pck.tcb_components, level.sgx_components, strict=True)
+            have >= need
+            for have, need in zip(pck.tcb_components, level.sgx_components, strict=True)
         )
         if not sgx_ok:
             continue

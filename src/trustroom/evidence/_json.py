@@ -37,18 +37,20 @@ class JsonObject:
                 return default
             raise ParseError(f"{self.path} lacks '{key}'", structure=self.path, field=key)
         item = self.value[key]
-        if not isinstance(item, kind) or isinstance(item, bool) and kind is int:
-            raise ParseError(f"{self.path}.{key} has the wrong type", structure=self.path, field=key)
+        if not isinstance(item, kind) or (isinstance(item, bool) and kind is int):
+            raise ParseError(
+                f"{self.path}.{key} has the wrong type", structure=self.path, field=key
+            )
         return item
 
-    def str(self, key: str) -> str:
+    def string(self, key: str) -> str:
         return self._get(key, str)  # type: ignore[no-any-return]
 
-    def int(self, key: str, default: Any = ...) -> int:
+    def integer(self, key: str, default: Any = ...) -> int:
         return self._get(key, int, default)  # type: ignore[no-any-return]
 
-    def hex(self, key: str, size: int) -> bytes:
-        text = self.str(key)
+    def hex_bytes(self, key: str, size: int) -> bytes:
+        text = self.string(key)
         try:
             value = bytes.fromhex(text)
         except ValueError as exc:
@@ -58,7 +60,7 @@ class JsonObject:
         return value
 
     def time(self, key: str) -> datetime:
-        text = self.str(key)
+        text = self.string(key)
         try:
             return parse_time(text)
         except ValueError as exc:

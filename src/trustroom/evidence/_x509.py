@@ -7,6 +7,7 @@ every call, even when the signatures were verified earlier and cached).
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.utils import CryptographyDeprecationWarning
 
+from trustroom.evidence._cache import VerificationCache
 from trustroom.evidence._errors import (
     CertificateExpired,
     ChainInvalid,
@@ -27,7 +29,6 @@ from trustroom.evidence._errors import (
     SignatureInvalid,
     UntrustedRoot,
 )
-from trustroom.evidence._cache import VerificationCache
 from trustroom.evidence._window import Window, cert_name
 
 __all__ = [
@@ -45,32 +46,41 @@ __all__ = [
 _PEM_END = b"-----END CERTIFICATE-----"
 
 
+# What `cryptography` raises, or warns about, on certificate bytes that are not well-formed.
+# It decodes names and extensions lazily, so these surface on first access to a field.
+_MALFORMED = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    UserWarning,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
+
+
 @contextmanager
 def certificate_fields(what: str) -> Iterator[None]:
-    """Turn a malformed certificate field into ParseError.
-
-    `cryptography` decodes names and extensions lazily, on first access, and raises ValueError
-    there; every function that touches certificate fields runs inside this context.
-    """
-    try:
-        yield
-    except ValueError as exc:
-        raise ParseError(f"{what} holds a malformed certificate or CRL: {exc}") from exc
+    """Run code that reads certificate or CRL fields; a malformed field becomes ParseError."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        # AMD signs VCEKs with serial number 0, which RFC 5280 forbids and `cryptography`
+        # warns about; the bytes are still AMD's genuine certificate.
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        try:
+            yield
+        except _MALFORMED as exc:
+            raise ParseError(f"{what} holds a malformed certificate or CRL: {exc}") from exc
 
 
 def load_der_certificate(data: bytes, what: str) -> x509.Certificate:
-    # AMD signs VCEKs with serial number 0, which RFC 5280 forbids and `cryptography` warns
-    # about. The bytes are still AMD's genuine certificate, so the warning is silenced here
-    # and only here; if a future release refuses to load it, this raises ParseError.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    """A certificate in DER (or PEM); if a future `cryptography` refuses AMD's serial-0
+    VCEKs, this raises ParseError rather than crashing."""
+    with certificate_fields(what):
         try:
             return x509.load_der_x509_certificate(data)
-        except ValueError:
-            try:
-                return x509.load_pem_x509_certificate(data)
-            except ValueError as exc:
-                raise ParseError(f"{what} is not a DER or PEM certificate", structure=what) from exc
+        except _MALFORMED:
+            return x509.load_pem_x509_certificate(data)
 
 
 def load_pem_chain(data: bytes, what: str) -> list[x509.Certificate]:
@@ -81,22 +91,16 @@ def load_pem_chain(data: bytes, what: str) -> list[x509.Certificate]:
     trailer = data[tail + len(_PEM_END) :]
     if trailer.strip(b"\x00\r\n\t ") != b"":
         raise ParseError(f"{what} has unexpected bytes after the last certificate", structure=what)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        try:
-            return x509.load_pem_x509_certificates(data[: tail + len(_PEM_END)])
-        except ValueError as exc:
-            raise ParseError(f"{what} is not a valid PEM certificate chain", structure=what) from exc
+    with certificate_fields(what):
+        return x509.load_pem_x509_certificates(data[: tail + len(_PEM_END)])
 
 
 def load_crl(der: bytes, what: str) -> x509.CertificateRevocationList:
-    try:
-        return x509.load_der_x509_crl(der)
-    except ValueError:
+    with certificate_fields(what):
         try:
+            return x509.load_der_x509_crl(der)
+        except _MALFORMED:
             return x509.load_pem_x509_crl(der)
-        except ValueError as exc:
-            raise ParseError(f"{what} is not a DER or PEM CRL", structure=what) from exc
 
 
 def cert_window(cert: x509.Certificate) -> Window:
@@ -184,7 +188,7 @@ def verify_chain(
                 root=top.issuer.rfc4514_string(),
             )
         chain.append(issuers[0])
-    for child, issuer in zip(chain, chain[1:], strict=False):
+    for child, issuer in itertools.pairwise(chain):
         if cache is None:
             _check_signed_by(child, issuer)
         else:
@@ -193,9 +197,7 @@ def verify_chain(
 
 
 @certificate_fields("a CRL")
-def verify_crl(
-    crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str
-) -> Window:
+def verify_crl(crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str) -> Window:
     """Check the CRL's signature by ``issuer``; return its thisUpdate..nextUpdate window."""
     key = issuer.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
