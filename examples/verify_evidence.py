@@ -31,7 +31,7 @@ class Sample:
     collateral: Collateral
     at: datetime
     expect_verified: bool
-    expect: str  # the TCB status when verified, else the error code
+    expect: str  # the TCB status when verified ("-" for SEV-SNP, which has none), else the error
     tamper_at: int | None = None
 
 
@@ -81,7 +81,7 @@ def main() -> int:
     console = Console()
     verifier = Verifier()
     table = Table(title="trustroom: real TEE evidence, verified offline")
-    for column in ("evidence", "TEE", "verdict", "TCB status / reason", "as expected"):
+    for column in ("evidence", "verdict", "TCB status / reason", "measured code", "expected"):
         table.add_column(column)
     all_ok = True
     reasons = []
@@ -91,9 +91,8 @@ def main() -> int:
         ok = result.verified == sample.expect_verified and got == sample.expect
         all_ok &= ok
         verdict = "[green]verified[/]" if result.verified else "[red]refused[/]"
-        table.add_row(
-            sample.title, result.tee, verdict, got, "[green]yes[/]" if ok else "[red]NO[/]"
-        )
+        code = next(iter(result.measurements.values()), "")[:16] + "…"
+        table.add_row(sample.title, verdict, got, code, "[green]yes[/]" if ok else "[red]NO[/]")
         if not result.verified:
             reasons.append((sample.title, result.errors[0].message))
     console.print(table)

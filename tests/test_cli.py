@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
-from vector_loader import ROOT
+from vector_loader import ROOT, recorded_replies
 
 from trustroom.cli import app
 
@@ -128,3 +131,62 @@ def test_garbage_file_gives_a_clean_error_not_a_traceback(tmp_path: Path) -> Non
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["evidence", "verify", str(tmp_path / "nope.quote")])
     assert result.exit_code == 2
+
+
+class _Pccs(BaseHTTPRequestHandler):
+    """A PCCS on loopback serving the recorded Intel responses, and the root CRL at its own path."""
+
+    replies = recorded_replies("sgx")
+
+    def do_GET(self) -> None:
+        path = self.path.replace("/sgx/certification/v4/rootcacrl", "/IntelSGXRootCA.der")
+        reply = self.replies.get(path)
+        if reply is None:
+            self.send_error(404)
+            return
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def pccs() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Pccs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_verify_fetching_from_a_pccs_then_from_the_cache(
+    pccs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path))
+    code, out = verify(SGX, "--pccs", pccs, "--at", "2025-07-19T10:01:17Z")
+    assert code == 0 and out["tcb_status"] == "ConfigurationAndSWHardeningNeeded"
+    assert list((tmp_path / "cache" / "collateral").iterdir())
+    # The PCCS is gone; the cached collateral still verifies.
+    code, out = verify(SGX, "--pccs", "http://127.0.0.1:9", "--at", "2025-07-19T10:01:17Z")
+    assert code == 0
+
+
+def test_fetch_collateral_writes_files_for_offline_verification(
+    pccs: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))
+    result = runner.invoke(
+        app,
+        ["evidence", "fetch-collateral", str(SGX), "--pccs", pccs, "--out", str(tmp_path / "c")],
+    )
+    assert result.exit_code == 0, result.output
+    code, _ = verify(
+        SGX, "--collateral", tmp_path / "c" / "collateral.json", "--at", "2025-07-19T10:01:17Z"
+    )
+    assert code == 0

@@ -1,6 +1,6 @@
 """SEV-SNP report parsing and verification.
 
-Real vectors (tests/vectors/amd, outcomes from their origin projects' tests) check the happy
+Real vectors (vectors/amd, outcomes from their origin projects' tests) check the happy
 paths and the go-sev-guest stepping expectation; a small synthetic AMD hierarchy, swapped in
 for the pinned roots, reaches the checks no real vector can (TCB and chip-id mismatches, Turin's
 layout, revocation).
@@ -14,7 +14,6 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from vector_loader import ROOT
 
 from trustroom.evidence import _snp
 from trustroom.evidence._cache import VerificationCache
@@ -48,7 +48,7 @@ from trustroom.evidence._roots import AmdChain
 from trustroom.evidence._snp import is_snp_report, parse_report, verify_report
 from trustroom.evidence._x509 import verify_chain
 
-VECTORS = Path(__file__).parent / "vectors" / "amd"
+VECTORS = ROOT / "amd"
 V2_REPORT = (VECTORS / "snp_v2_milan_gosev.report.bin").read_bytes()
 V2_VCEK = (VECTORS / "snp_v2_milan_gosev.vcek.der").read_bytes()
 V3_REPORT = (VECTORS / "snp_v3_milan_vlek_trustee.report.bin").read_bytes()

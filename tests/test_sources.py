@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
-from vector_loader import intel
+from vector_loader import ROOT, Reply, intel, recorded_replies
 
 from trustroom.evidence import Verifier
 from trustroom.evidence._collateral import Collateral, DcapCollateral, SnpCollateral
@@ -30,8 +30,7 @@ from trustroom.evidence.sources import (
     default_cache_dir,
 )
 
-RECORDED = Path(__file__).parent / "vectors" / "recorded"
-AMD = Path(__file__).parent / "vectors" / "amd"
+AMD = ROOT / "amd"
 SGX_QUOTE = intel("sgx_v3_dcapqvl").quote
 TDX_QUOTE = intel("tdx_v4_dcapqvl").quote
 SNP_REPORT = (AMD / "snp_v2_milan_gosev.report.bin").read_bytes()
@@ -67,32 +66,11 @@ def _stand_in_crl() -> bytes:
 AMD_CRL = _stand_in_crl()
 
 
-@dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def _recorded(*scenarios: str) -> dict[str, Reply]:
-    """Recorded responses keyed by URL path + query, so a PCCS base URL finds them too."""
-    replies: dict[str, Reply] = {}
-    for scenario in scenarios:
-        for path in sorted((RECORDED / scenario).glob("*.json")):
-            rec = json.loads(path.read_text())
-            body = (
-                rec["body_text"].encode() if "body_text" in rec else bytes.fromhex(rec["body_hex"])
-            )
-            url = httpx.URL(rec["url"])
-            replies[url.raw_path.decode()] = Reply(rec["status"], rec["headers"], body)
-    return replies
-
-
 class Server:
     """An httpx.MockTransport over recorded replies that remembers every request."""
 
     def __init__(self, *scenarios: str) -> None:
-        self.replies = _recorded(*scenarios)
+        self.replies = recorded_replies(*scenarios)
         self.replies["/vcek/v1/Milan/crl"] = Reply(200, {}, AMD_CRL)
         self.requests: list[httpx.Request] = []
         self.fail: Callable[[httpx.Request], None] | None = None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import httpx
 
 from trustroom.evidence import DcapCollateral
 
@@ -39,3 +42,26 @@ def intel(name: str) -> IntelVector:
         (ROOT / "intel" / f"{name}.collateral.json").read_text(),
         at,
     )
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def recorded_replies(*scenarios: str) -> dict[str, Reply]:
+    """Recorded service responses (recorded/<scenario>/*.json) keyed by URL path + query, so
+    that any base URL (Intel PCS, a PCCS, a loopback server) finds them."""
+    replies: dict[str, Reply] = {}
+    for scenario in scenarios:
+        for path in sorted((ROOT / "recorded" / scenario).glob("*.json")):
+            rec = json.loads(path.read_text())
+            body = (
+                rec["body_text"].encode() if "body_text" in rec else bytes.fromhex(rec["body_hex"])
+            )
+            replies[httpx.URL(rec["url"]).raw_path.decode()] = Reply(
+                rec["status"], rec["headers"], body
+            )
+    return replies

@@ -18,6 +18,9 @@ class VerificationCache:
     stored (failures raise out of ``compute`` and are recomputed next time, so an attacker
     cannot pin a failure). Entries carry no time: callers keep the validity windows in the
     cached value and check them against the evaluation time on every call.
+
+    Threads may share one cache without a lock: each dict operation is atomic, and the only
+    race (an entry evicted between lookup and read) turns a hit into a recomputation.
     """
 
     def __init__(self, maxsize: int = 1024) -> None:

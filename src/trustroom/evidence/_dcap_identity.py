@@ -17,11 +17,24 @@ from trustroom.evidence._result import TcbStatus
 __all__ = ["QeIdentity", "QeTcbLevel", "TcbInfo", "TcbLevel", "TdxModuleIdentity"]
 
 
-def _status(obj: JsonObject) -> str:
+def _status(obj: JsonObject, allowed: tuple[str, ...] = TcbStatus.ALL) -> str:
     status = obj.string("tcbStatus")
-    if status not in TcbStatus.ALL:
-        raise ParseError(f"{obj.path}.tcbStatus {status!r} is not a known TCB status")
+    if status not in allowed:
+        raise ParseError(
+            f"{obj.path}.tcbStatus {status!r} is not a status this document may hold "
+            f"({', '.join(allowed)})"
+        )
     return status
+
+
+# The statuses QVL's enclave identity parser knows; other statuses are a malformed document.
+_QE_STATUSES = (
+    TcbStatus.UP_TO_DATE,
+    TcbStatus.CONFIGURATION_NEEDED,
+    TcbStatus.OUT_OF_DATE,
+    TcbStatus.OUT_OF_DATE_CONFIGURATION_NEEDED,
+    TcbStatus.REVOKED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,17 +60,16 @@ class QeTcbLevel:
     advisory_ids: tuple[str, ...]
 
 
-def _qe_levels(obj: JsonObject) -> tuple[QeTcbLevel, ...]:
-    levels = [
+def _qe_levels(obj: JsonObject, allowed: tuple[str, ...]) -> tuple[QeTcbLevel, ...]:
+    return tuple(
         QeTcbLevel(
             level.obj("tcb").integer("isvsvn"),
             level.string("tcbDate"),
-            _status(level),
+            _status(level, allowed),
             level.strings("advisoryIDs"),
         )
         for level in obj.objects("tcbLevels")
-    ]
-    return tuple(sorted(levels, key=lambda lv: lv.isv_svn, reverse=True))
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +87,12 @@ def _module(obj: JsonObject, with_levels: bool) -> TdxModuleIdentity:
         mrsigner=obj.hex_bytes("mrsigner", 48),
         attributes=obj.hex_bytes("attributes", 8),
         attributes_mask=obj.hex_bytes("attributesMask", 8),
-        levels=_qe_levels(obj) if with_levels else (),
+        # QVL keeps module levels sorted by ISVSVN (a std::set), highest first.
+        levels=tuple(
+            sorted(_qe_levels(obj, TcbStatus.ALL), key=lambda lv: lv.isv_svn, reverse=True)
+        )
+        if with_levels
+        else (),
     )
 
 
@@ -166,7 +183,8 @@ class QeIdentity:
         version = obj.integer("version")
         if version != 2:
             raise ParseError(f"enclave identity version {version} is not supported (2)")
-        levels = _qe_levels(obj)
+        # QVL takes QE identity levels in document order (Intel publishes them sorted).
+        levels = _qe_levels(obj, _QE_STATUSES)
         if not levels:
             raise ParseError("enclave identity lists no TCB levels")
         return cls(

@@ -7,6 +7,7 @@ added) are kept out of the quote and counted in ``trailing_bytes``.
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -92,24 +93,18 @@ class EnclaveReport:
         }
 
 
+# Fixed layouts, unpacked in one call each (the quote is parsed on every verification).
+_ENCLAVE_REPORT = struct.Struct("<16sI12s16s16s32s32s32s32s64sHHH42s16s64s")
+_TD10_REPORT = struct.Struct("<16s48s48s8s8s8s48s48s48s48s48s48s48s48s64s")
+_TD15_EXTRA = struct.Struct("<16s48s")
+
+
 def parse_enclave_report(raw: bytes, what: str) -> EnclaveReport:
-    r = Reader(raw, what)
-    cpusvn = r.take(16, "cpusvn")
-    miscselect = r.u32("miscselect")
-    r.take(12, "reserved1")
-    isv_ext_prod_id = r.take(16, "isv_ext_prod_id")
-    attributes = r.take(16, "attributes")
-    mrenclave = r.take(32, "mrenclave")
-    r.take(32, "reserved2")
-    mrsigner = r.take(32, "mrsigner")
-    r.take(32, "reserved3")
-    config_id = r.take(64, "config_id")
-    isv_prod_id = r.u16("isv_prod_id")
-    isv_svn = r.u16("isv_svn")
-    config_svn = r.u16("config_svn")
-    r.take(42, "reserved4")
-    isv_family_id = r.take(16, "isv_family_id")
-    report_data = r.take(64, "report_data")
+    if len(raw) != ENCLAVE_REPORT_SIZE:
+        raise ParseError(f"{what} must be {ENCLAVE_REPORT_SIZE} bytes, not {len(raw)}")
+    fields = _ENCLAVE_REPORT.unpack(raw)
+    (cpusvn, miscselect, _, isv_ext_prod_id, attributes, mrenclave, _, mrsigner, _, config_id,
+     isv_prod_id, isv_svn, config_svn, _, isv_family_id, report_data) = fields  # fmt: skip
     return EnclaveReport(
         raw, cpusvn, miscselect, isv_ext_prod_id, attributes, mrenclave, mrsigner, config_id,
         isv_prod_id, isv_svn, config_svn, isv_family_id, report_data,
@@ -171,23 +166,19 @@ class TdReport:
 
 
 def parse_td_report(raw: bytes, kind: BodyKind) -> TdReport:
-    r = Reader(raw, "TD report")
-    return TdReport(
-        tee_tcb_svn=r.take(16, "tee_tcb_svn"),
-        mrseam=r.take(48, "mrseam"),
-        mrsignerseam=r.take(48, "mrsignerseam"),
-        seam_attributes=r.take(8, "seam_attributes"),
-        td_attributes=r.take(8, "td_attributes"),
-        xfam=r.take(8, "xfam"),
-        mrtd=r.take(48, "mrtd"),
-        mrconfigid=r.take(48, "mrconfigid"),
-        mrowner=r.take(48, "mrowner"),
-        mrownerconfig=r.take(48, "mrownerconfig"),
-        rtmrs=(r.take(48, "rtmr0"), r.take(48, "rtmr1"), r.take(48, "rtmr2"), r.take(48, "rtmr3")),
-        report_data=r.take(64, "report_data"),
-        tee_tcb_svn2=r.take(16, "tee_tcb_svn2") if kind == "td15" else None,
-        mrservicetd=r.take(48, "mrservicetd") if kind == "td15" else None,
+    size = TD15_REPORT_SIZE if kind == "td15" else TD10_REPORT_SIZE
+    if len(raw) != size:
+        raise ParseError(f"a {kind} TD report must be {size} bytes, not {len(raw)}")
+    fields = _TD10_REPORT.unpack_from(raw)
+    (tee_tcb_svn, mrseam, mrsignerseam, seam_attributes, td_attributes, xfam, mrtd, mrconfigid,
+     mrowner, mrownerconfig, rtmr0, rtmr1, rtmr2, rtmr3, report_data) = fields  # fmt: skip
+    svn2, service = (
+        _TD15_EXTRA.unpack_from(raw, TD10_REPORT_SIZE) if kind == "td15" else (None, None)
     )
+    return TdReport(
+        tee_tcb_svn, mrseam, mrsignerseam, seam_attributes, td_attributes, xfam, mrtd, mrconfigid,
+        mrowner, mrownerconfig, (rtmr0, rtmr1, rtmr2, rtmr3), report_data, svn2, service,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

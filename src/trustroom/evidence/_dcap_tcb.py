@@ -9,9 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from trustroom.evidence._dcap_identity import QeIdentity, QeTcbLevel, TcbInfo, TcbLevel
+from trustroom.evidence._dcap_identity import (
+    QeIdentity,
+    QeTcbLevel,
+    TcbInfo,
+    TcbLevel,
+    TdxModuleIdentity,
+)
 from trustroom.evidence._dcap_quote import EnclaveReport, TdReport
-from trustroom.evidence._errors import QeIdentityMismatch, TcbLevelNotFound, TdxModuleMismatch
+from trustroom.evidence._errors import (
+    ParseError,
+    QeIdentityMismatch,
+    TcbLevelNotFound,
+    TdxModuleMismatch,
+)
 from trustroom.evidence._pck import PckExtensions
 from trustroom.evidence._result import TcbStatus as S
 
@@ -64,7 +75,11 @@ def _tdx_svn_matches(level: TcbLevel, td: TdReport) -> bool:
     return all(td.tee_tcb_svn[i] >= level.tdx_components[i] for i in range(start, 16))
 
 
-def match_platform_level(info: TcbInfo, pck: PckExtensions, td: TdReport | None) -> TcbLevel:
+def match_platform_levels(
+    info: TcbInfo, pck: PckExtensions, td: TdReport | None
+) -> tuple[TcbLevel, TcbLevel]:
+    """The SGX level (first the PCK's SVNs meet) and, for TDX, the first also meeting the TD's."""
+    sgx_level: TcbLevel | None = None
     for level in info.levels:
         sgx_ok = pck.pce_svn >= level.pce_svn and all(
             have >= need
@@ -72,10 +87,11 @@ def match_platform_level(info: TcbInfo, pck: PckExtensions, td: TdReport | None)
         )
         if not sgx_ok:
             continue
+        sgx_level = sgx_level or level
         if td is None:
-            return level
+            return level, level
         if level.tdx_components is not None and _tdx_svn_matches(level, td):
-            return level
+            return sgx_level, level
     svns = ",".join(map(str, pck.tcb_components))
     extra = f", TEE TCB SVN {td.tee_tcb_svn.hex()}" if td is not None else ""
     raise TcbLevelNotFound(
@@ -84,36 +100,41 @@ def match_platform_level(info: TcbInfo, pck: PckExtensions, td: TdReport | None)
     )
 
 
+def _module_identity(info: TcbInfo, version: int) -> TdxModuleIdentity:
+    wanted = f"TDX_{version:02X}"
+    for identity in info.tdx_module_identities:
+        if identity.id.upper() == wanted:
+            return identity
+    raise TdxModuleMismatch(f"the TCB info has no identity for TDX module {wanted}")
+
+
 def match_tdx_module(info: TcbInfo, td: TdReport) -> QeTcbLevel | None:
-    """Check the TDX module identity; return its TCB level when it has one of its own."""
+    """Check the TDX module identity (QVL 4.1.2.4.11); return its TCB level, if it has one."""
     version = td.tee_tcb_svn[1]
-    expected = info.tdx_module
-    levels: tuple[QeTcbLevel, ...] = ()
-    if version > 0:
-        wanted = f"TDX_{version:02X}"
-        found = [m for m in info.tdx_module_identities if m.id.upper() == wanted]
-        if not found:
-            raise TdxModuleMismatch(f"the TCB info has no identity for TDX module {wanted}")
-        expected, levels = found[0], found[0].levels
-    if expected is None:
+    identity = _module_identity(info, version) if version > 0 else info.tdx_module
+    if identity is None:
         raise TdxModuleMismatch("the TCB info describes no TDX module")
-    if td.mrsignerseam != expected.mrsigner:
+    if td.mrsignerseam != identity.mrsigner:
         raise TdxModuleMismatch(
             f"the TDX module's MRSIGNERSEAM {td.mrsignerseam.hex()} is not the expected "
-            f"{expected.mrsigner.hex()}"
+            f"{identity.mrsigner.hex()}"
         )
-    mask = expected.attributes_mask
-    if bytes(a & m for a, m in zip(td.seam_attributes, mask, strict=True)) != bytes(
-        a & m for a, m in zip(expected.attributes, mask, strict=True)
-    ):
+    # QVL 4.1.2.4.11.2 requires SEAMATTRIBUTES to be zero and equal to the published value,
+    # without applying the mask.
+    if any(td.seam_attributes) or td.seam_attributes != identity.attributes:
         raise TdxModuleMismatch(
-            f"the TDX module's SEAM attributes {td.seam_attributes.hex()} do not match "
-            f"{expected.attributes.hex()} under mask {mask.hex()}"
+            f"the TDX module's SEAM attributes {td.seam_attributes.hex()} must be zero and "
+            f"equal to the published {identity.attributes.hex()}"
         )
-    if not levels:
+    if version == 0:
         return None
-    for level in levels:
+    for level in identity.levels:
         if td.tee_tcb_svn[0] >= level.isv_svn:
+            if level.status not in _MODULE_STATUSES:
+                raise ParseError(
+                    f"TDX module {identity.id} level status {level.status!r} is not a module "
+                    f"status ({', '.join(_MODULE_STATUSES)})"
+                )
             return level
     raise TcbLevelNotFound(
         f"TDX module {version:02X} ISVSVN {td.tee_tcb_svn[0]} is below every level of its identity"
@@ -133,15 +154,66 @@ def _converge(platform: str, other: str) -> str:
     return platform
 
 
+def _relaunch(
+    info: TcbInfo, svn2: bytes, sgx: str, tdx: str, module: str | None, qe: str
+) -> str:  # fmt: skip
+    """QVL checkForRelaunch (TD 1.5): is the out-of-date TDX module already fixed on the host?
+
+    A TD 1.5 reports in TEE_TCB_SVN2 the module it would get if relaunched now. When only the
+    module makes the TD out of date and that module meets the newest level, a relaunch fixes it.
+    """
+    if qe in (S.OUT_OF_DATE, S.REVOKED) or module != S.OUT_OF_DATE:
+        return tdx
+    if sgx not in _RELAUNCHABLE_SGX or tdx not in (
+        S.OUT_OF_DATE,
+        S.OUT_OF_DATE_CONFIGURATION_NEEDED,
+    ):
+        return tdx
+    latest = info.levels[0].tdx_components
+    assert latest is not None
+    if svn2[1] == 0:
+        fixed = svn2[0] >= latest[0] and svn2[2] >= latest[2]
+    else:
+        levels = _module_identity(info, svn2[1]).levels
+        if not levels:
+            raise TcbLevelNotFound(f"TDX module {svn2[1]:02X} identity lists no TCB level")
+        fixed = svn2[0] >= levels[0].isv_svn and svn2[2] >= latest[2]
+    if not fixed:
+        return tdx
+    if _CONFIGURATION_NEEDED & {sgx, tdx}:
+        return S.TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED
+    return S.TD_RELAUNCH_ADVISED
+
+
+_MODULE_STATUSES = (S.UP_TO_DATE, S.OUT_OF_DATE, S.REVOKED)
+_RELAUNCHABLE_SGX = (
+    S.UP_TO_DATE,
+    S.SW_HARDENING_NEEDED,
+    S.CONFIGURATION_NEEDED,
+    S.CONFIGURATION_AND_SW_HARDENING_NEEDED,
+)
+_CONFIGURATION_NEEDED = {
+    S.CONFIGURATION_NEEDED,
+    S.OUT_OF_DATE_CONFIGURATION_NEEDED,
+    S.CONFIGURATION_AND_SW_HARDENING_NEEDED,
+}
+
+
 def evaluate_tcb(
     info: TcbInfo, pck: PckExtensions, qe_level: QeTcbLevel, td: TdReport | None
 ) -> TcbVerdict:
-    level = match_platform_level(info, pck, td)
+    """QVL checkTcbLevel: platform level, TDX module, TD 1.5 relaunch, then the QE."""
+    sgx_level, level = match_platform_levels(info, pck, td)
     status, advisories = level.status, list(level.advisory_ids)
     module = match_tdx_module(info, td) if td is not None else None
     if module is not None:
         status = _converge(status, module.status)
         advisories += module.advisory_ids
+    if td is not None and td.tee_tcb_svn2 is not None and status != S.REVOKED:
+        module_status = module.status if module is not None else S.UP_TO_DATE
+        status = _relaunch(
+            info, td.tee_tcb_svn2, sgx_level.status, status, module_status, qe_level.status
+        )
     status = _converge(status, qe_level.status)
     advisories += qe_level.advisory_ids
     return TcbVerdict(

@@ -200,6 +200,7 @@ def verify_pck_chain(pem: bytes, root: x509.Certificate, cache: VerificationCach
     return TrustedPck(chain, key, parse_pck_extensions(chain.leaf), ca)
 
 
+@certificate_fields("the PCK certificate chain")
 def check_pck_revocation(pck: TrustedPck, collateral: TrustedCollateral) -> None:
     """The PCK certificate and its CA must not be revoked by the collateral's CRLs."""
     pck_ca = pck.chain.certs[1]

@@ -15,7 +15,12 @@ __all__ = ["TcbStatus", "VerificationResult"]
 
 
 class TcbStatus:
-    """Intel's TCB status names, in the order of increasing severity."""
+    """Intel's TCB status names.
+
+    ``ALL`` are the statuses a TCB level may carry; the two ``TD_RELAUNCH_*`` statuses are
+    results only: a TD 1.5 whose TDX module is out of date, on a platform whose firmware already
+    has the newest module, can be fixed by relaunching the TD.
+    """
 
     UP_TO_DATE = "UpToDate"
     SW_HARDENING_NEEDED = "SWHardeningNeeded"
@@ -24,6 +29,9 @@ class TcbStatus:
     OUT_OF_DATE = "OutOfDate"
     OUT_OF_DATE_CONFIGURATION_NEEDED = "OutOfDateConfigurationNeeded"
     REVOKED = "Revoked"
+
+    TD_RELAUNCH_ADVISED = "TDRelaunchAdvised"
+    TD_RELAUNCH_ADVISED_CONFIGURATION_NEEDED = "TDRelaunchAdvisedConfigurationNeeded"
 
     ALL = (
         UP_TO_DATE,

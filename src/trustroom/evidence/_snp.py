@@ -575,6 +575,7 @@ def _crl(crl_data: bytes, product: str) -> tuple[x509.CertificateRevocationList,
     return crl, verify_crl(crl, amd_chains()[product].ark, what)
 
 
+@certificate_fields("the SEV-SNP collateral")
 def verify_report(
     report: SnpReport,
     collateral: SnpCollateral | None,

@@ -61,7 +61,11 @@ _MALFORMED = (
 
 @contextmanager
 def certificate_fields(what: str) -> Iterator[None]:
-    """Run code that reads certificate or CRL fields; a malformed field becomes ParseError."""
+    """Run code that reads certificate or CRL fields; a malformed field becomes ParseError.
+
+    The functions below that read fields (chains, CRLs, revocation) run inside it: callers
+    enter it once around a whole verification step rather than once per certificate.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         # AMD signs VCEKs with serial number 0, which RFC 5280 forbids and `cryptography`
@@ -91,16 +95,20 @@ def load_pem_chain(data: bytes, what: str) -> list[x509.Certificate]:
     trailer = data[tail + len(_PEM_END) :]
     if trailer.strip(b"\x00\r\n\t ") != b"":
         raise ParseError(f"{what} has unexpected bytes after the last certificate", structure=what)
-    with certificate_fields(what):
+    try:
         return x509.load_pem_x509_certificates(data[: tail + len(_PEM_END)])
+    except _MALFORMED as exc:
+        raise ParseError(f"{what} is not a valid PEM certificate chain", structure=what) from exc
 
 
 def load_crl(der: bytes, what: str) -> x509.CertificateRevocationList:
-    with certificate_fields(what):
+    try:
+        return x509.load_der_x509_crl(der)
+    except _MALFORMED:
         try:
-            return x509.load_der_x509_crl(der)
-        except _MALFORMED:
             return x509.load_pem_x509_crl(der)
+        except _MALFORMED as exc:
+            raise ParseError(f"{what} is not a DER or PEM CRL", structure=what) from exc
 
 
 def cert_window(cert: x509.Certificate) -> Window:
@@ -161,7 +169,6 @@ class VerifiedChain:
         return tuple(cert_window(c) for c in self.certs)
 
 
-@certificate_fields("a certificate chain")
 def verify_chain(
     certs: Sequence[x509.Certificate],
     anchors: Sequence[x509.Certificate],
@@ -196,7 +203,6 @@ def verify_chain(
     return VerifiedChain(tuple(chain))
 
 
-@certificate_fields("a CRL")
 def verify_crl(crl: x509.CertificateRevocationList, issuer: x509.Certificate, what: str) -> Window:
     """Check the CRL's signature by ``issuer``; return its thisUpdate..nextUpdate window."""
     key = issuer.public_key()
@@ -211,7 +217,6 @@ def verify_crl(crl: x509.CertificateRevocationList, issuer: x509.Certificate, wh
     return crl_window(crl, what)
 
 
-@certificate_fields("a CRL")
 def check_not_revoked(
     cert: x509.Certificate, crl: x509.CertificateRevocationList, what: str
 ) -> None:
