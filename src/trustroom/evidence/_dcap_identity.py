@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 from trustroom.evidence._errors import ParseError
 from trustroom.evidence._json import JsonObject, load_object
@@ -96,25 +97,43 @@ def _module(obj: JsonObject, with_levels: bool) -> TdxModuleIdentity:
     )
 
 
-def _components(obj: JsonObject, key: str) -> tuple[int, ...]:
-    values = obj.field_of_each(key, "svn")
-    if len(values) != 16:
-        raise ParseError(f"{obj.path}.{key} must list 16 components, not {len(values)}")
-    return values
+_SVN = itemgetter("svn")
+_V2_COMPONENTS = itemgetter(*(f"sgxtcbcomp{i:02d}svn" for i in range(1, 17)))
 
 
-def _tcb_level(obj: JsonObject, version: int, tdx: bool) -> TcbLevel:
-    tcb = obj.obj("tcb")
-    if version >= 3:
-        sgx = _components(tcb, "sgxtcbcomponents")
-        tdx_components = _components(tcb, "tdxtcbcomponents") if tdx else None
-    else:
-        sgx = tuple(tcb.integer(f"sgxtcbcomp{i:02d}svn") for i in range(1, 17))
-        tdx_components = None
-    return TcbLevel(
-        sgx, tcb.integer("pcesvn"), tdx_components, obj.string("tcbDate"), _status(obj),
-        obj.strings("advisoryIDs"),
-    )  # fmt: skip
+def _tcb_levels(obj: JsonObject, version: int, tdx: bool) -> list[TcbLevel]:
+    # TCB info holds hundreds of numbers and is parsed on every cold verification, so levels
+    # are read straight from the decoded JSON; a wrong shape surfaces as KeyError/TypeError and
+    # is reported once, naming the level, and the values are type-checked in bulk below.
+    levels = []
+    for index, raw in enumerate(obj.items("tcbLevels")):
+        where = f"{obj.path}.tcbLevels[{index}]"
+        try:
+            tcb = raw["tcb"]
+            if version >= 3:
+                sgx = tuple(map(_SVN, tcb["sgxtcbcomponents"]))
+                tdx_components = tuple(map(_SVN, tcb["tdxtcbcomponents"])) if tdx else None
+            else:
+                sgx, tdx_components = _V2_COMPONENTS(tcb), None
+            level = TcbLevel(
+                sgx, tcb["pcesvn"], tdx_components, raw["tcbDate"], raw["tcbStatus"],
+                tuple(raw.get("advisoryIDs", ())),
+            )  # fmt: skip
+        except (KeyError, TypeError) as exc:
+            raise ParseError(f"{where} lacks or mistypes {exc}", structure=where) from exc
+        numbers = (*sgx, *(tdx_components or ()), level.pce_svn)
+        if (
+            len(sgx) != 16
+            or (tdx_components is not None and len(tdx_components) != 16)
+            or not set(map(type, numbers)) <= {int}
+            or not isinstance(level.tcb_date, str)
+            or not set(map(type, level.advisory_ids)) <= {str}
+        ):
+            raise ParseError(f"{where} is malformed: 16 integer SVNs per component list expected")
+        if level.status not in TcbStatus.ALL:
+            raise ParseError(f"{where}.tcbStatus {level.status!r} is not a known TCB status")
+        levels.append(level)
+    return levels
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +161,7 @@ class TcbInfo:
         if version not in (2, 3) or tee_id not in ("SGX", "TDX"):
             raise ParseError(f"TCB info {tee_id} version {version} is not supported (2, 3)")
         tdx = tee_id == "TDX"
-        levels = [_tcb_level(level, version, tdx) for level in obj.objects("tcbLevels")]
+        levels = _tcb_levels(obj, version, tdx)
         if not levels:
             raise ParseError("TCB info lists no TCB levels")
         return cls(

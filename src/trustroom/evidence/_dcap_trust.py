@@ -123,12 +123,15 @@ def verify_collateral(
     """Verify every signature in ``c`` up to ``root``; see docs/evidence.md for the checklist."""
     # (1): The root CA CRL is signed by the pinned root, and does not revoke the root itself.
     root_crl = load_crl(c.root_ca_crl, "root CA CRL")
-    if root_crl.issuer != root.subject:
-        raise UntrustedRoot(
-            f"the root CA CRL is issued by '{root_crl.issuer.rfc4514_string()}', "
-            f"not by the trusted root '{cert_name(root)}'"
-        )
-    windows = [verify_crl(root_crl, root, "root CA CRL")]
+    try:
+        windows = [verify_crl(root_crl, root, "root CA CRL")]
+    except SignatureInvalid:
+        if root_crl.issuer != root.subject:  # another root's CRL, not an altered one
+            raise UntrustedRoot(
+                f"the root CA CRL is issued by '{root_crl.issuer.rfc4514_string()}', "
+                f"not by the trusted root '{cert_name(root)}'"
+            ) from None
+        raise
     check_not_revoked(root, root_crl, "root certificate")
 
     # (2): TCB info is signed, over its exact text, by a TCB Signing certificate of the root.

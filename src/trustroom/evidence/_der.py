@@ -8,8 +8,6 @@ ASN.1 library; anything outside that subset is refused as malformed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from trustroom.evidence._errors import ParseError
 
 __all__ = [
@@ -36,32 +34,33 @@ IA5STRING = 0x16
 SEQUENCE = 0x30
 
 
-def tlvs(data: bytes, what: str) -> Iterator[tuple[int, bytes]]:
-    """Yield (tag, value) for each TLV laid end to end in ``data``."""
-    offset = 0
-    while offset < len(data):
-        if offset + 2 > len(data):
+def tlvs(data: bytes, what: str) -> list[tuple[int, bytes]]:
+    """(tag, value) of each TLV laid end to end in ``data``."""
+    out = []
+    offset, end = 0, len(data)
+    while offset < end:
+        if offset + 2 > end:
             raise ParseError(f"{what}: truncated DER header", structure=what)
-        tag = data[offset]
+        tag, length = data[offset], data[offset + 1]
         if tag & 0x1F == 0x1F:
             raise ParseError(f"{what}: multi-byte DER tags are not expected", structure=what)
-        length = data[offset + 1]
         offset += 2
         if length & 0x80:
             count = length & 0x7F
-            if count == 0 or count > 4 or offset + count > len(data):
+            if count == 0 or count > 4 or offset + count > end:
                 raise ParseError(f"{what}: invalid DER length", structure=what)
             length = int.from_bytes(data[offset : offset + count], "big")
             offset += count
-        if offset + length > len(data):
+        if offset + length > end:
             raise ParseError(f"{what}: DER value runs past its container", structure=what)
-        yield tag, data[offset : offset + length]
+        out.append((tag, data[offset : offset + length]))
         offset += length
+    return out
 
 
 def single(data: bytes, tag: int, what: str) -> bytes:
     """The value of ``data`` when it is exactly one TLV with ``tag``."""
-    items = list(tlvs(data, what))
+    items = tlvs(data, what)
     if len(items) != 1 or items[0][0] != tag:
         raise ParseError(f"{what}: expected one DER element with tag 0x{tag:02x}", structure=what)
     return items[0][1]

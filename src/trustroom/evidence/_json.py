@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 from trustroom._core.timeutil import parse_time
@@ -74,17 +73,9 @@ class JsonObject:
         items = self._get(key, list, default)
         return [JsonObject(v, f"{self.path}.{key}[{i}]") for i, v in enumerate(items)]
 
-    def field_of_each(self, key: str, field: str) -> tuple[int, ...]:
-        """The integer ``field`` of every object in list ``key`` (TCB component SVNs)."""
-        items = self._get(key, list)
-        try:
-            values = tuple(map(itemgetter(field), items))
-        except (TypeError, KeyError) as exc:
-            raise ParseError(f"{self.path}.{key} entries must all have '{field}'") from exc
-        # map/set keep this loop in C: TCB info holds hundreds of these numbers.
-        if not set(map(type, values)) <= {int}:
-            raise ParseError(f"{self.path}.{key}[].{field} must be integers", field=key)
-        return values
+    def items(self, key: str) -> list[Any]:
+        """The raw list ``key``, for callers that validate its items in bulk."""
+        return self._get(key, list)  # type: ignore[no-any-return]
 
     def strings(self, key: str) -> tuple[str, ...]:
         items = self._get(key, list, [])

@@ -58,7 +58,7 @@ def _pairs(data: bytes, what: str) -> dict[bytes, tuple[int, bytes]]:
     for tag, value in _der.tlvs(data, what):
         if tag != _der.SEQUENCE:
             raise ParseError(f"{what}: expected a SEQUENCE of {{OID, value}}")
-        items = list(_der.tlvs(value, what))
+        items = _der.tlvs(value, what)
         if len(items) != 2 or items[0][0] != _der.OID:
             raise ParseError(f"{what}: malformed {{OID, value}} entry")
         out[items[0][1]] = items[1]

@@ -46,8 +46,18 @@ __all__ = [
 _PEM_END = b"-----END CERTIFICATE-----"
 
 
-# What `cryptography` raises, or warns about, on certificate bytes that are not well-formed.
-# It decodes names and extensions lazily, so these surface on first access to a field.
+# AMD signs VCEKs with serial number 0, which RFC 5280 forbids and `cryptography` warns about
+# on every load; the bytes are still AMD's genuine certificate. The filter is installed once,
+# for this one message: `warnings.catch_warnings` per call would be slow and is not safe in a
+# multi-threaded server.
+warnings.filterwarnings(
+    "ignore",
+    message="Parsed a serial number which wasn't positive",
+    category=CryptographyDeprecationWarning,
+)
+
+# What `cryptography` raises on certificate bytes that are not well-formed (UserWarning too,
+# where warnings are errors). It decodes names and extensions lazily, on first access.
 _MALFORMED = (
     ValueError,
     TypeError,
@@ -66,15 +76,10 @@ def certificate_fields(what: str) -> Iterator[None]:
     The functions below that read fields (chains, CRLs, revocation) run inside it: callers
     enter it once around a whole verification step rather than once per certificate.
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        # AMD signs VCEKs with serial number 0, which RFC 5280 forbids and `cryptography`
-        # warns about; the bytes are still AMD's genuine certificate.
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        try:
-            yield
-        except _MALFORMED as exc:
-            raise ParseError(f"{what} holds a malformed certificate or CRL: {exc}") from exc
+    try:
+        yield
+    except _MALFORMED as exc:
+        raise ParseError(f"{what} holds a malformed certificate or CRL: {exc}") from exc
 
 
 def load_der_certificate(data: bytes, what: str) -> x509.Certificate:
