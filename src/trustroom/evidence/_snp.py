@@ -37,7 +37,7 @@ from trustroom.evidence._errors import (
 )
 from trustroom.evidence._outcome import Outcome
 from trustroom.evidence._reader import Reader
-from trustroom.evidence._roots import amd_chains
+from trustroom.evidence._roots import amd_chains, known_links
 from trustroom.evidence._window import Window
 from trustroom.evidence._x509 import (
     VerifiedChain,
@@ -566,7 +566,7 @@ def _chain(vek: _Vek, chain_pem: bytes | None, product: str) -> VerifiedChain:
         issuers = _load_certificates(chain_pem, f"{product} AMD chain", pem_chain=True)
     # The ARK is pinned per product, so whatever chain came with the evidence, the top must
     # be (or be issued by) AMD's own root for that product.
-    return verify_chain([vek.cert, *issuers], [amd.ark], what)
+    return verify_chain([vek.cert, *issuers], [amd.ark], what, known_links=known_links())
 
 
 def _crl(crl_data: bytes, product: str) -> tuple[x509.CertificateRevocationList, Window]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -179,13 +179,16 @@ def verify_chain(
     anchors: Sequence[x509.Certificate],
     what: str,
     cache: VerificationCache | None = None,
+    known_links: Collection[tuple[x509.Certificate, x509.Certificate]] = (),
 ) -> VerifiedChain:
     """Check that ``certs`` (leaf first) chain by signature to one of the pinned ``anchors``.
 
     The chain may end with the anchor itself or with a certificate the anchor issued. A chain
     ending in any other self-signed certificate fails with UntrustedRoot, never ChainInvalid,
     so that "wrong root" is always reported as such. With a ``cache``, each issuer-to-child
-    link is checked once: vendor chains share their upper links.
+    link is checked once: vendor chains share their upper links. ``known_links`` are (child,
+    issuer) pairs whose signature was already checked (the vendor intermediates that ship with
+    trustroom).
     """
     if not certs:
         raise ChainInvalid(f"{what} is empty")
@@ -201,6 +204,8 @@ def verify_chain(
             )
         chain.append(issuers[0])
     for child, issuer in itertools.pairwise(chain):
+        if (child, issuer) in known_links:
+            continue
         if cache is None:
             _check_signed_by(child, issuer)
         else:
