@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from trustroom._core.timeutil import parse_time
 from trustroom.evidence._errors import ParseError
@@ -14,7 +15,7 @@ __all__ = ["JsonObject", "load_object"]
 
 def load_object(text: str | bytes, what: str) -> JsonObject:
     try:
-        value = json.loads(text)
+        value = orjson.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ParseError(f"{what} is not valid JSON: {exc}", structure=what) from exc
     return JsonObject(value, what)
