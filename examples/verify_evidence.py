@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from trustroom.evidence import Collateral, VerificationResult, Verifier
 
@@ -78,26 +77,24 @@ def verify(verifier: Verifier, sample: Sample) -> VerificationResult:
 
 
 def main() -> int:
-    console = Console()
+    console = Console(highlight=False)
+    console.print("[bold]trustroom: real TEE evidence, verified offline[/]\n")
     verifier = Verifier()
-    table = Table(title="trustroom: real TEE evidence, verified offline")
-    for column in ("evidence", "verdict", "TCB status / reason", "measured code", "expected"):
-        table.add_column(column)
     all_ok = True
-    reasons = []
     for sample in samples():
         result = verify(verifier, sample)
         got = (result.tcb_status or "-") if result.verified else result.error_codes[0]
         ok = result.verified == sample.expect_verified and got == sample.expect
         all_ok &= ok
-        verdict = "[green]verified[/]" if result.verified else "[red]refused[/]"
-        code = next(iter(result.measurements.values()), "")[:16] + "…"
-        table.add_row(sample.title, verdict, got, code, "[green]yes[/]" if ok else "[red]NO[/]")
-        if not result.verified:
-            reasons.append((sample.title, result.errors[0].message))
-    console.print(table)
-    for title, message in reasons:
-        console.print(f"[bold]{title}[/]: {message}")
+        name, value = next(iter(result.measurements.items()))
+        mark = "[green]✔ verified[/]" if result.verified else "[red]✘ refused[/]"
+        expected = "as expected" if ok else "[bold red]NOT AS EXPECTED[/]"
+        console.print(f"{mark}  [bold]{sample.title}[/]  ({expected})")
+        if result.verified:
+            status = f"TCB status {result.tcb_status}; " if result.tcb_status else ""
+            console.print(f"    {status}{name} {value[:16]}…")
+        else:
+            console.print(f"    {result.errors[0].code}: {result.errors[0].message}")
     if all_ok:
         console.print("\nEvery verdict matches what the evidence's origin project expects.")
         return 0
