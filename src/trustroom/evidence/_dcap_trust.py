@@ -147,23 +147,20 @@ def verify_collateral(
         raise
     check_not_revoked(root, root_crl, "root certificate")
 
-    # (2): TCB info is signed, over its exact text, by a TCB Signing certificate of the root.
-    tcb_chain = _signing_chain(
-        c.tcb_info_issuer_chain, "TCB info issuer chain", root, root_crl, _TCB_SIGNER, cache
-    )
-    verify_p256(_cert_key(tcb_chain.leaf, "TCB signer"), c.tcb_info.encode(),
-                c.tcb_info_signature, "TCB info")  # fmt: skip
-    tcb_info = TcbInfo.from_json(c.tcb_info)
-    windows += [*tcb_chain.windows(), _doc_window("TCB info", tcb_info)]
+    # (2): TCB info is signed, over its exact text, by a TCB Signing certificate of the root;
+    # (3): the QE identity likewise.
+    def signed_document(item: str, pem: str, text: str, signature: bytes) -> None:
+        chain = _signing_chain(pem, f"{item} issuer chain", root, root_crl, _TCB_SIGNER, cache)
+        verify_p256(_cert_key(chain.leaf, f"{item} signer"), text.encode(), signature, item)
+        windows.extend(chain.windows())
 
-    # (3): The QE identity likewise.
-    qe_chain = _signing_chain(
-        c.qe_identity_issuer_chain, "QE identity issuer chain", root, root_crl, _TCB_SIGNER, cache
+    signed_document("TCB info", c.tcb_info_issuer_chain, c.tcb_info, c.tcb_info_signature)
+    tcb_info = TcbInfo.from_json(c.tcb_info)
+    signed_document(
+        "QE identity", c.qe_identity_issuer_chain, c.qe_identity, c.qe_identity_signature
     )
-    verify_p256(_cert_key(qe_chain.leaf, "QE identity signer"), c.qe_identity.encode(),
-                c.qe_identity_signature, "QE identity")  # fmt: skip
     qe_identity = QeIdentity.from_json(c.qe_identity)
-    windows += [*qe_chain.windows(), _doc_window("QE identity", qe_identity)]
+    windows += [_doc_window("TCB info", tcb_info), _doc_window("QE identity", qe_identity)]
 
     # (4): The PCK CRL is signed by a PCK CA (Processor or Platform) of the root.
     crl_chain = _signing_chain(
