@@ -13,6 +13,7 @@ the CPUID fields exist from version 3 and the mitigation vectors from version 5.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ from trustroom.evidence._x509 import (
 )
 
 __all__ = [
+    "PRODUCTS",
     "REPORT_SIZE",
     "SIGNED_SIZE",
     "SnpReport",
@@ -58,7 +60,7 @@ __all__ = [
     "parse_report",
     "product_from_cpuid",
     "tcb_components",
-    "vcek_url",
+    "vcek_path",
     "verify_report",
 ]
 
@@ -67,7 +69,7 @@ SIGNED_SIZE = 0x2A0
 SIG_ALGO_ECDSA_P384_SHA384 = 1
 KDS_URL = "https://kdsintf.amd.com"
 _VERSIONS = (2, 3, 4, 5)
-_PRODUCTS = ("Milan", "Genoa", "Turin")
+PRODUCTS = ("Milan", "Genoa", "Turin")
 _SIGNING_KEYS = {0: "vcek", 1: "vlek", 7: "none"}
 _WHAT = "SEV-SNP report"
 
@@ -395,15 +397,13 @@ def parse_report(data: bytes) -> SnpReport:
     )  # fmt: skip
 
 
-def vcek_url(report: SnpReport, product: str | None = None) -> str:
-    """Where AMD KDS serves the VCEK for this report's chip and reported TCB."""
-    line = product or report.product
-    spls = tcb_components(report.reported_tcb, line)
-    hwid = report.chip_id[:8] if line == "Turin" else report.chip_id
+def vcek_path(product: str, chip_id: bytes, tcb: Mapping[str, int]) -> str:
+    """The AMD KDS path of the VCEK for a chip at a TCB (Turin: the 8-byte hwID, with FMC)."""
+    hwid = chip_id[:8] if product == "Turin" else chip_id
     query = "&".join(
-        f"{_KDS_SPL_NAMES[name]}={spls[name]}" for name in _KDS_SPL_NAMES if name in spls
+        f"{param}={tcb[name]}" for name, param in _KDS_SPL_NAMES.items() if name in tcb
     )
-    return f"{KDS_URL}/vcek/v1/{line or '{Milan|Genoa}'}/{hwid.hex()}?{query}"
+    return f"/vcek/v1/{product}/{hwid.hex()}?{query}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,7 +424,7 @@ class _Vek:
     @property
     def product_line(self) -> str | None:
         line = self.product_name.split("-", 1)[0]
-        return line if line in _PRODUCTS else None
+        return line if line in PRODUCTS else None
 
     @property
     def stepping(self) -> int | None:
@@ -502,7 +502,7 @@ def _load_vek(data: bytes) -> _Vek:
 def _known_product(name: str | None) -> str | None:
     """``name`` as one of the product lines trustroom has roots for, any case, else None."""
     wanted = (name or "").strip().lower()
-    return next((p for p in _PRODUCTS if p.lower() == wanted), None)
+    return next((p for p in PRODUCTS if p.lower() == wanted), None)
 
 
 def _select_product(report: SnpReport, vek: _Vek, wanted: str | None) -> str:
@@ -515,14 +515,14 @@ def _select_product(report: SnpReport, vek: _Vek, wanted: str | None) -> str:
         if claimed is None:
             raise UnsupportedFormat(
                 f"the AMD product is unknown: {_cpuid_text(report)}, certificate productName "
-                f"'{vek.product_name}' (trustroom verifies {', '.join(_PRODUCTS)})",
+                f"'{vek.product_name}' (trustroom verifies {', '.join(PRODUCTS)})",
                 hint="Pass the product (Milan, Genoa or Turin) if this is a newer model.",
             )
         return claimed
     product = _known_product(wanted)
     if product is None:
         raise UnsupportedFormat(
-            f"AMD product '{wanted}' is not one trustroom has roots for ({', '.join(_PRODUCTS)})"
+            f"AMD product '{wanted}' is not one trustroom has roots for ({', '.join(PRODUCTS)})"
         )
     if claimed is not None and claimed != product:
         raise ExpectationFailed(
@@ -605,7 +605,13 @@ def verify_report(
                 "extended report's certificate table); AMD KDS serves VLEKs only to providers."
             )
         else:
-            url = vcek_url(report, _known_product(product))
+            line = _known_product(product) or report.product
+            path = vcek_path(
+                line or "{Milan|Genoa}",
+                report.chip_id,
+                tcb_components(report.reported_tcb, line),
+            )
+            url = f"{KDS_URL}{path}"
             hint = f"Pass --cert VCEK_OR_VLEK; AMD KDS serves this VCEK at {url}"
         raise CollateralMissing(f"the {_WHAT} needs its VCEK or VLEK certificate", hint=hint)
 

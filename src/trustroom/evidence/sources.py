@@ -82,14 +82,6 @@ _PCK_CA_BY_ISSUER: dict[str, PckCa] = {
     "Intel SGX PCK Processor CA": "processor",
     "Intel SGX PCK Platform CA": "platform",
 }
-_KDS_PRODUCTS = ("Milan", "Genoa", "Turin")
-_KDS_SPL_PARAMS = (
-    ("fmc", "fmcSPL"),
-    ("bootloader", "blSPL"),
-    ("tee", "teeSPL"),
-    ("snp", "snpSPL"),
-    ("microcode", "ucodeSPL"),
-)
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 _log = logging.getLogger(__name__)
 
@@ -153,9 +145,9 @@ def _snp_key(report: _snp.SnpReport) -> _SnpKey:
 def _kds_product(product: str) -> str:
     # VCEKs name the stepping too ("Milan-B0"); KDS paths use the product line alone.
     name = product.split("-", 1)[0].strip().capitalize()
-    if name not in _KDS_PRODUCTS:
+    if name not in _snp.PRODUCTS:
         raise UnsupportedFormat(
-            f"AMD product {product!r} is not one AMD KDS serves ({', '.join(_KDS_PRODUCTS)})"
+            f"AMD product {product!r} is not one AMD KDS serves ({', '.join(_snp.PRODUCTS)})"
         )
     return name
 
@@ -368,14 +360,13 @@ class AmdKds:
                 "the report's chip id is masked (all zero), so its VCEK cannot be looked up",
                 hint="Take the VCEK from the host's extended report and pass it as collateral.",
             )
-        params = [(n, p) for n, p in _KDS_SPL_PARAMS if n != "fmc" or name == "Turin"]
-        missing = [n for n, _ in params if n not in tcb]
+        missing = set(_snp.tcb_components(0, name)) - set(tcb)
         if missing:
-            raise ValueError(f"the {name} TCB lacks the SPLs {', '.join(missing)}")
-        query = "&".join(f"{p}={int(tcb[n])}" for n, p in params)
+            raise ValueError(f"the {name} TCB lacks the SPLs {', '.join(sorted(missing))}")
         base = f"{self.base_url}/vcek/v1/{name}"
         with self._http.session() as client:
-            vek = self._http.get(client, f"{base}/{hwid.hex()}?{query}", {})
+            path = _snp.vcek_path(name, hwid, {k: int(v) for k, v in tcb.items()})
+            vek = self._http.get(client, f"{self.base_url}{path}", {})
             chain = self._http.get(client, f"{base}/cert_chain", {})
             crl = self._http.get(client, f"{base}/crl", {})
         load_der_certificate(vek.content, f"the VCEK from {vek.url}")
