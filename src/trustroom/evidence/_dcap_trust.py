@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -26,7 +25,7 @@ from trustroom.evidence._errors import (
     SignatureInvalid,
     UntrustedRoot,
 )
-from trustroom.evidence._pck import PckExtensions, parse_pck_extensions
+from trustroom.evidence._pck import PckCa, PckExtensions, parse_pck_extensions, pck_ca
 from trustroom.evidence._roots import known_links
 from trustroom.evidence._window import Window
 from trustroom.evidence._x509 import (
@@ -189,7 +188,7 @@ class TrustedPck:
     chain: VerifiedChain
     key: ec.EllipticCurvePublicKey
     extensions: PckExtensions
-    ca: Literal["processor", "platform"]
+    ca: PckCa
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -204,11 +203,8 @@ def verify_pck_chain(pem: bytes, root: x509.Certificate, cache: VerificationCach
     if len(chain.certs) != 3:
         raise ChainInvalid("a PCK chain is PCK certificate, PCK CA, root: three certificates")
     issuer = _common_name(chain.certs[1])
-    if "Processor CA" in issuer:
-        ca: Literal["processor", "platform"] = "processor"
-    elif "Platform CA" in issuer:
-        ca = "platform"
-    else:
+    ca = pck_ca(issuer)
+    if ca is None:
         raise ChainInvalid(f"the PCK certificate is issued by '{issuer}', not a PCK CA")
     key = _cert_key(chain.leaf, "PCK certificate")
     return TrustedPck(chain, key, parse_pck_extensions(chain.leaf), ca)

@@ -7,14 +7,26 @@ the TCB entry itself a SEQUENCE of 16 component SVNs, the PCESVN and the raw CPU
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 
 from trustroom.evidence import _der
 from trustroom.evidence._errors import ParseError
 
-__all__ = ["PckExtensions", "parse_pck_extensions"]
+__all__ = ["PckCa", "PckExtensions", "parse_pck_extensions", "pck_ca"]
+
+PckCa = Literal["processor", "platform"]
+
+
+def pck_ca(issuer_common_name: str) -> PckCa | None:
+    """Which of Intel's two PCK CAs a common name denotes, if either."""
+    if "SGX PCK Processor CA" in issuer_common_name:
+        return "processor"
+    if "SGX PCK Platform CA" in issuer_common_name:
+        return "platform"
+    return None
+
 
 SGX_EXTENSIONS_OID = x509.ObjectIdentifier("1.2.840.113741.1.13.1")
 _BASE = "1.2.840.113741.1.13.1"

@@ -54,7 +54,7 @@ from trustroom.evidence._errors import (
     UnsupportedFormat,
 )
 from trustroom.evidence._json import load_object
-from trustroom.evidence._pck import parse_pck_extensions
+from trustroom.evidence._pck import PckCa, parse_pck_extensions, pck_ca
 from trustroom.evidence._x509 import load_crl, load_der_certificate, load_pem_chain
 
 __all__ = [
@@ -75,13 +75,8 @@ AMD_KDS_URL = "https://kdsintf.amd.com"
 DEFAULT_TIMEOUT_S = 10.0
 
 Tee = Literal["sgx", "tdx"]
-PckCa = Literal["processor", "platform"]
 SnpSigner = Literal["vcek", "vlek"]
 
-_PCK_CA_BY_ISSUER: dict[str, PckCa] = {
-    "Intel SGX PCK Processor CA": "processor",
-    "Intel SGX PCK Platform CA": "platform",
-}
 _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 _log = logging.getLogger(__name__)
 
@@ -127,7 +122,7 @@ def _dcap_key(quote: Quote) -> _DcapKey:
         )
     leaf = load_pem_chain(quote.qe.cert_data, "PCK certificate chain")[0]
     names = leaf.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    ca = _PCK_CA_BY_ISSUER.get(str(names[0].value)) if names else None
+    ca = pck_ca(str(names[0].value)) if names else None
     if ca is None:
         raise ParseError(
             f"the PCK certificate is issued by '{leaf.issuer.rfc4514_string()}', which is "
