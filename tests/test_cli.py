@@ -190,3 +190,46 @@ def test_fetch_collateral_writes_files_for_offline_verification(
         SGX, "--collateral", tmp_path / "c" / "collateral.json", "--at", "2025-07-19T10:01:17Z"
     )
     assert code == 0
+
+
+SNP_V2 = ROOT / "amd" / "snp_v2_milan_gosev.report.bin"
+SNP_V2_VCEK = ROOT / "amd" / "snp_v2_milan_gosev.vcek.der"
+SNP_V3 = ROOT / "amd" / "snp_v3_milan_vlek_trustee.report.bin"
+SNP_V3_VLEK = ROOT / "amd" / "snp_v3_milan_vlek_trustee.vlek.der"
+
+
+def test_verify_snp_with_a_vcek() -> None:
+    code, out = verify(SNP_V2, "--cert", SNP_V2_VCEK, "--at", "2025-01-01T00:00:00Z")
+    assert code == 0, out["errors"]
+    assert out["tee"] == "snp" and out["tcb_status"] is None
+    assert bytes.fromhex(out["report_data"]) == bytes.fromhex("0102030405").ljust(64, b"\0")
+    assert out["attributes"]["debug"] is True
+    assert len(out["measurements"]["measurement"]) == 96
+
+
+def test_verify_snp_with_the_chain_given() -> None:
+    chain = ROOT / "amd" / "milan_ask_ark.pem"
+    code, _ = verify(
+        SNP_V2, "--cert", SNP_V2_VCEK, "--chain", chain, "--at", "2025-01-01T00:00:00Z"
+    )
+    assert code == 0
+
+
+def test_verify_snp_stepping_expectation() -> None:
+    code, out = verify(
+        SNP_V2, "--cert", SNP_V2_VCEK, "--stepping", "12", "--at", "2025-01-01T00:00:00Z"
+    )
+    assert code == 1
+    [error] = out["errors"]
+    assert error["code"] == "expectation_failed"
+    assert "stepping 12" in error["message"] and "stepping 0" in error["message"]
+
+
+def test_verify_snp_vlek_outside_its_window_names_it() -> None:
+    code, out = verify(SNP_V3, "--cert", SNP_V3_VLEK, "--at", "2025-12-11T00:00:00Z")
+    assert code == 1
+    [error] = out["errors"]
+    assert error["code"] == "certificate_expired"
+    assert "SEV-VLEK" in error["item"] and error["valid_until"] == "2025-12-10T22:14:21Z"
+    code, _ = verify(SNP_V3, "--cert", SNP_V3_VLEK, "--at", "2025-06-01T00:00:00Z")
+    assert code == 0

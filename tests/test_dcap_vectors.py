@@ -8,6 +8,7 @@ import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import dcap_qvl
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -298,3 +299,31 @@ def test_a_reused_verifier_answers_exactly_like_a_fresh_one() -> None:
             for data in (vector.quote, vector.quote[:-1] + b"\x00", vector.quote[:100]):
                 fresh = Verifier().verify(data, collateral=vector.collateral, at=at).to_dict()
                 assert reused.verify(data, collateral=vector.collateral, at=at).to_dict() == fresh
+
+
+# --- agreement with Phala's dcap-qvl on the real vectors ---------------------------------------
+
+
+@pytest.mark.parametrize("vector", [SGX, TDX], ids=lambda v: v.name)
+def test_agrees_with_dcap_qvl_on_real_quotes(verifier: Verifier, vector) -> None:
+    theirs = dcap_qvl.verify(
+        vector.quote,
+        dcap_qvl.QuoteCollateralV3.from_json(vector.collateral_text),
+        int(vector.at.timestamp()),
+    )
+    ours = verifier.verify(vector.quote, collateral=vector.collateral, at=vector.at)
+    assert ours.verified
+    assert ours.tcb_status == theirs.status
+    assert sorted(ours.advisory_ids) == sorted(theirs.advisory_ids)
+
+
+@pytest.mark.parametrize("vector", [SGX, TDX], ids=lambda v: v.name)
+def test_agrees_with_dcap_qvl_on_stale_collateral(verifier: Verifier, vector) -> None:
+    later = vector.at + timedelta(days=31)
+    with pytest.raises(ValueError, match="expired"):
+        dcap_qvl.verify(
+            vector.quote,
+            dcap_qvl.QuoteCollateralV3.from_json(vector.collateral_text),
+            int(later.timestamp()),
+        )
+    assert not verifier.verify(vector.quote, collateral=vector.collateral, at=later).verified
