@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -327,3 +328,26 @@ def test_agrees_with_dcap_qvl_on_stale_collateral(verifier: Verifier, vector) ->
             int(later.timestamp()),
         )
     assert not verifier.verify(vector.quote, collateral=vector.collateral, at=later).verified
+
+
+def test_one_verifier_shared_by_threads() -> None:
+    shared = Verifier(cache_size=4)  # small, so that threads also evict each other's entries
+    cases = [
+        (v, at, data)
+        for v in (SGX, TDX)
+        for at in (v.at, v.at + timedelta(days=40))
+        for data in (v.quote, v.quote[:200] + bytes([v.quote[200] ^ 1]) + v.quote[201:])
+    ]
+    expected = [
+        Verifier().verify(d, collateral=v.collateral, at=at).to_dict() for v, at, d in cases
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        got = list(
+            pool.map(
+                lambda case: shared.verify(
+                    case[2], collateral=case[0].collateral, at=case[1]
+                ).to_dict(),
+                cases * 8,
+            )
+        )
+    assert got == expected * 8
