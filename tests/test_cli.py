@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -233,3 +234,17 @@ def test_verify_snp_vlek_outside_its_window_names_it() -> None:
     assert "SEV-VLEK" in error["item"] and error["valid_until"] == "2025-12-10T22:14:21Z"
     code, _ = verify(SNP_V3, "--cert", SNP_V3_VLEK, "--at", "2025-06-01T00:00:00Z")
     assert code == 0
+
+
+@pytest.mark.parametrize("encode", ["hex", "base64", "base64url"])
+def test_evidence_as_text_is_decoded(tmp_path: Path, encode: str) -> None:
+    raw = SGX.read_bytes()
+    text = {
+        "hex": raw.hex(),
+        "base64": base64.b64encode(raw).decode(),
+        "base64url": base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }[encode]
+    path = tmp_path / "quote.txt"
+    path.write_text(text + "\n")
+    code, out = verify(path, "--collateral", SGX_COLLATERAL, "--at", "2025-07-19T10:01:17Z")
+    assert code == 0 and out["tee"] == "sgx"

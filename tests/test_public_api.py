@@ -40,6 +40,7 @@ def test_evidence_exports_are_pinned() -> None:
         "UntrustedRoot",
         "VerificationResult",
         "Verifier",
+        "is_evidence",
         "parse",
     ]
 

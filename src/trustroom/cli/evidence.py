@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from trustroom.evidence import (
     SnpCollateral,
     VerificationResult,
     Verifier,
+    is_evidence,
     parse,
 )
 from trustroom.evidence.sources import (
@@ -44,8 +46,32 @@ def _file_option(flag: str, help_text: str) -> Any:
     return typer.Option(None, flag, exists=True, dir_okay=False, readable=True, help=help_text)
 
 
-_EVIDENCE_FILE = "Raw quote or attestation report."
+_EVIDENCE_FILE = "Quote or attestation report: raw, hex or base64."
 _NAMES = {"sgx": "Intel SGX", "tdx": "Intel TDX", "snp": "AMD SEV-SNP", "unknown": "Evidence"}
+
+
+def _read_evidence(path: Path) -> bytes:
+    """The evidence in ``path``: raw bytes, or the same as hex or base64 text.
+
+    Quotes and reports travel as text as often as not (JSON fields, logs, cloud APIs); text is
+    decoded only when the raw bytes are not evidence and the decoded bytes are.
+    """
+    data = path.read_bytes()
+    if is_evidence(data):
+        return data
+    text = data.strip()
+    for decode in (bytes.fromhex, _base64):
+        try:
+            decoded = decode(text.decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if is_evidence(decoded):
+            return decoded
+    return data
+
+
+def _base64(text: str) -> bytes:
+    return base64.b64decode(text.replace("-", "+").replace("_", "/") + "==", validate=False)
 
 
 def _parse_at(value: str | None) -> datetime | None:
@@ -118,7 +144,7 @@ def verify(
     The TEE type is detected from the bytes. Nothing is fetched from the network unless you
     ask with --fetch or --pccs; otherwise pass the collateral files.
     """
-    data = file.read_bytes()
+    data = _read_evidence(file)
     given = _collateral(collateral, cert, chain, crl)
     if given is None and (fetch or pccs):
         given = _source(pccs, product).collateral_for(data)
@@ -150,7 +176,7 @@ def fetch_collateral(
     Writes collateral.json (Intel) or vek.der, chain.pem and crl.der (AMD), ready for
     `trustroom evidence verify` on a machine without network access. Nothing is verified here.
     """
-    got = _source(pccs, product).collateral_for(file.read_bytes())
+    got = _source(pccs, product).collateral_for(_read_evidence(file))
     out.mkdir(parents=True, exist_ok=True)
     if isinstance(got, DcapCollateral):
         (out / "collateral.json").write_text(got.to_dcap_qvl_json())
@@ -171,7 +197,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Print the parsed fields of evidence, without verifying anything."""
-    evidence = parse(file.read_bytes())
+    evidence = parse(_read_evidence(file))
     data = evidence.to_dict()
     if as_json:
         print_json(data)

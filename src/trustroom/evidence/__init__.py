@@ -33,7 +33,7 @@ from trustroom.evidence._errors import (
     UntrustedRoot,
 )
 from trustroom.evidence._result import TcbStatus, VerificationResult
-from trustroom.evidence._verifier import Evidence, Verifier, parse
+from trustroom.evidence._verifier import Evidence, Verifier, is_evidence, parse
 
 __all__ = [
     "CertificateExpired",
@@ -63,5 +63,6 @@ __all__ = [
     "UntrustedRoot",
     "VerificationResult",
     "Verifier",
+    "is_evidence",
     "parse",
 ]

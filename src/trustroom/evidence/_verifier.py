@@ -18,9 +18,14 @@ from trustroom.evidence._result import VerificationResult
 from trustroom.evidence._roots import intel_root
 from trustroom.evidence._x509 import load_der_certificate
 
-__all__ = ["Evidence", "Verifier", "parse"]
+__all__ = ["Evidence", "Verifier", "is_evidence", "parse"]
 
 Evidence = Quote | _snp.SnpReport
+
+
+def is_evidence(data: bytes) -> bool:
+    """Whether ``data`` looks like evidence of a supported TEE (a cheap check of its header)."""
+    return _snp.is_snp_report(data) or is_dcap_quote(data)
 
 
 def parse(data: bytes) -> Evidence:
