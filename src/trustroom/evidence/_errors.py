@@ -92,7 +92,8 @@ class CrlExpired(Expired):
     code = "crl_expired"
     default_hint = (
         "A revocation list is stale (or not yet valid) at the evaluation time. Fetch current "
-        "CRLs from Intel PCS or your PCCS, or evaluate at a time inside the CRL's window."
+        "collateral (`trustroom evidence verify --fetch`, or --pccs URL for your PCCS), or "
+        "evaluate at a time inside the CRL's window (--at)."
     )
 
 
@@ -100,7 +101,8 @@ class CollateralExpired(Expired):
     code = "collateral_expired"
     default_hint = (
         "TCB info or QE identity is outside its issueDate..nextUpdate window. Fetch fresh "
-        "collateral from Intel PCS or your PCCS, or evaluate at a time inside the window."
+        "collateral (`trustroom evidence verify --fetch`, or --pccs URL for your PCCS), or "
+        "evaluate at a time inside the window (--at)."
     )
 
 
@@ -115,8 +117,8 @@ class Revoked(EvidenceError):
 class CollateralMissing(EvidenceError):
     code = "collateral_missing"
     default_hint = (
-        "Verification needs collateral: pass --collateral JSON for Intel quotes, or --cert "
-        "(VCEK/VLEK) for SEV-SNP reports, or configure a collateral source."
+        "Verification needs collateral: pass --collateral JSON for Intel quotes or --cert "
+        "(VCEK/VLEK) for SEV-SNP reports, or let trustroom fetch it with --fetch."
     )
 
 
