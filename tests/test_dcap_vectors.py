@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from vector_loader import intel
 
-from trustroom.evidence import DcapCollateral, Verifier, parse
+from trustroom.evidence import DcapCollateral, UnsupportedFormat, Verifier, parse
+from trustroom.evidence._dcap_identity import TcbInfo
 
 SGX = intel("sgx_v3_dcapqvl")
 TDX = intel("tdx_v4_dcapqvl")
@@ -351,3 +352,10 @@ def test_one_verifier_shared_by_threads() -> None:
             )
         )
     assert got == expected * 8
+
+
+def test_tcb_info_of_an_unknown_tcb_type_is_unsupported() -> None:
+    text = SGX.collateral.tcb_info
+    assert '"tcbType":0' in text
+    with pytest.raises(UnsupportedFormat, match="tcbType 1"):
+        TcbInfo.from_json(text.replace('"tcbType":0', '"tcbType":1'))

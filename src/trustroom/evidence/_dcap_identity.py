@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from operator import itemgetter
 
-from trustroom.evidence._errors import ParseError
+from trustroom.evidence._errors import ParseError, UnsupportedFormat
 from trustroom.evidence._json import JsonObject, load_object
 from trustroom.evidence._result import TcbStatus
 
@@ -161,6 +161,9 @@ class TcbInfo:
         if version not in (2, 3) or tee_id not in ("SGX", "TDX"):
             raise ParseError(f"TCB info {tee_id} version {version} is not supported (2, 3)")
         tdx = tee_id == "TDX"
+        if obj.integer("tcbType", 0) != 0:
+            # Type 0 (16 SVN components compared one by one) is the only one Intel defines.
+            raise UnsupportedFormat(f"TCB info tcbType {obj.value['tcbType']} is not supported")
         levels = _tcb_levels(obj, version, tdx)
         if not levels:
             raise ParseError("TCB info lists no TCB levels")
