@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -248,3 +249,14 @@ def test_evidence_as_text_is_decoded(tmp_path: Path, encode: str) -> None:
     path.write_text(text + "\n")
     code, out = verify(path, "--collateral", SGX_COLLATERAL, "--at", "2025-07-19T10:01:17Z")
     assert code == 0 and out["tee"] == "sgx"
+
+
+def test_verify_snp_with_the_chain_in_either_order(tmp_path: Path) -> None:
+    ask, ark = re.findall(rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----\n?",
+                          (ROOT / "amd" / "milan_ask_ark.pem").read_bytes(), re.S)  # fmt: skip
+    reversed_chain = tmp_path / "ark_ask.pem"
+    reversed_chain.write_bytes(ark + ask)
+    code, out = verify(
+        SNP_V2, "--cert", SNP_V2_VCEK, "--chain", reversed_chain, "--at", "2025-01-01T00:00:00Z"
+    )
+    assert code == 0, out["errors"]

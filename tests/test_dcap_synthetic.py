@@ -9,6 +9,7 @@ Assertions use the stable error codes, never messages.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -619,3 +620,22 @@ def test_reused_verifier_answers_exactly_like_a_fresh_one() -> None:
     # The sequence really went through passes and failures.
     assert (True, "UpToDate") in seen and (True, "OutOfDate") in seen
     assert sum(not verified for verified, _ in seen) == 5
+
+
+# --------------------------------------------------------------------------------------------
+# PCK certificate chain supplied with the collateral
+
+
+def test_quote_without_its_pck_chain_verifies_with_the_chain_in_the_collateral() -> None:
+    p = make_platform("sgx")
+    leaf_only = p.pck_chain_pem.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----"
+    quote = p.quote(cert_data_type=4, pck_chain=leaf_only.encode())  # type 4: PCK leaf only
+    assert_fails(
+        Verifier(intel_root=p.root_der).verify(quote, collateral=p.collateral(), at=p.now),
+        "unsupported_format",
+    )
+    with_chain = replace(p.collateral(), pck_certificate_chain=p.pck_chain_pem)
+    result = Verifier(intel_root=p.root_der).verify(quote, collateral=with_chain, at=p.now)
+    assert result.verified, result.to_dict()["errors"]
+    assert "pck_certificate_chain" in json.loads(with_chain.to_dcap_qvl_json())
+    assert Collateral.from_dcap_qvl_json(with_chain.to_dcap_qvl_json()) == with_chain

@@ -61,6 +61,8 @@ class DcapCollateral(Collateral):
 
     ``tcb_info`` and ``qe_identity`` hold the exact JSON text Intel signed; signatures are raw
     ECDSA r||s. Keep the text byte for byte: re-serialising it breaks the signature.
+    ``pck_certificate_chain`` (PEM) is needed only for quotes that do not carry their PCK
+    certificate chain themselves.
     """
 
     pck_crl_issuer_chain: str
@@ -72,11 +74,14 @@ class DcapCollateral(Collateral):
     qe_identity_issuer_chain: str
     qe_identity: str
     qe_identity_signature: bytes
+    pck_certificate_chain: str | None = None
 
     @classmethod
     def from_dcap_qvl_json(cls, text: str | bytes) -> DcapCollateral:
         obj = load_object(text, "collateral")
-        fields: dict[str, str | bytes] = {k: obj.string(k) for k in _TEXT_FIELDS}
+        fields: dict[str, str | bytes | None] = {k: obj.string(k) for k in _TEXT_FIELDS}
+        if obj.value.get("pck_certificate_chain") is not None:
+            fields["pck_certificate_chain"] = obj.string("pck_certificate_chain")
         for key in _HEX_FIELDS:
             try:
                 fields[key] = bytes.fromhex(obj.string(key))
@@ -87,6 +92,8 @@ class DcapCollateral(Collateral):
     def to_dcap_qvl_json(self) -> str:
         out: dict[str, str] = {k: getattr(self, k) for k in _TEXT_FIELDS}
         out.update({k: getattr(self, k).hex() for k in _HEX_FIELDS})
+        if self.pck_certificate_chain is not None:
+            out["pck_certificate_chain"] = self.pck_certificate_chain
         return json.dumps(out, indent=2)
 
 

@@ -55,13 +55,20 @@ def verify_quote(
         raise UnsupportedFormat(
             f"QE vendor {quote.header.qe_vendor_id.hex()} is not Intel's quoting enclave"
         )
-    if quote.qe.cert_type != CERT_DATA_PCK_CHAIN:
-        raise UnsupportedFormat(
-            f"certification data type {quote.qe.cert_type} carries no PCK certificate chain; "
-            "only type 5 can be verified offline"
-        )
     if not isinstance(collateral, DcapCollateral):
         raise CollateralMissing(f"an Intel {quote.tee.upper()} quote needs Intel DCAP collateral")
+    # The PCK chain rides in the quote (certification data type 5); for other types (PPID
+    # only, a bare PCK certificate) it must come with the collateral, as dcap-qvl allows.
+    if quote.qe.cert_type == CERT_DATA_PCK_CHAIN:
+        pck_pem = quote.qe.cert_data
+    elif collateral.pck_certificate_chain:
+        pck_pem = collateral.pck_certificate_chain.encode()
+    else:
+        raise UnsupportedFormat(
+            f"certification data type {quote.qe.cert_type} carries no PCK certificate chain",
+            hint="Add the platform's PCK certificate chain to the collateral "
+            "(pck_certificate_chain), as fetched from Intel PCS or your PCCS.",
+        )
 
     # (2): Collateral signatures lead to the pinned root (TCB info, QE identity, CRLs).
     trusted = cache.get_or_compute(
@@ -83,7 +90,7 @@ def verify_quote(
 
     # (4): The PCK chain in the quote leads to the root and is not revoked (4.1.2.4.4-7).
     pck = cache.get_or_compute(
-        ("pck-chain", quote.qe.cert_data), lambda: verify_pck_chain(quote.qe.cert_data, root, cache)
+        ("pck-chain", pck_pem), lambda: verify_pck_chain(pck_pem, root, cache)
     )
     outcome.windows.extend(pck.chain.windows())
     ext = pck.extensions

@@ -564,6 +564,8 @@ def _chain(vek: _Vek, chain_pem: bytes | None, product: str) -> VerifiedChain:
         issuers = [issuer]
     else:
         issuers = _load_certificates(chain_pem, f"{product} AMD chain", pem_chain=True)
+        # KDS serves ASK then ARK; other tools write ARK first. Self-signed (the ARK) goes last.
+        issuers.sort(key=lambda cert: cert.issuer == cert.subject)
     # The ARK is pinned per product, so whatever chain came with the evidence, the top must
     # be (or be issued by) AMD's own root for that product.
     return verify_chain([vek.cert, *issuers], [amd.ark], what, known_links=known_links())
