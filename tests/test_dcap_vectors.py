@@ -359,3 +359,21 @@ def test_tcb_info_of_an_unknown_tcb_type_is_unsupported() -> None:
     assert '"tcbType":0' in text
     with pytest.raises(UnsupportedFormat, match="tcbType 1"):
         TcbInfo.from_json(text.replace('"tcbType":0', '"tcbType":1'))
+
+
+def test_collateral_in_intels_own_json_layout() -> None:
+    # Documents as the PCS serves them (signature inside), CRLs as PEM: the same collateral.
+    theirs = json.loads(SGX.collateral_text)
+    for doc, key in (("tcb_info", "tcbInfo"), ("qe_identity", "enclaveIdentity")):
+        signature = theirs.pop(f"{doc}_signature")
+        theirs[doc] = f'{{"{key}":{theirs[doc]},"signature":"{signature}"}}'
+    for crl in ("root_ca_crl", "pck_crl"):
+        der = x509.load_der_x509_crl(bytes.fromhex(theirs[crl]))
+        theirs[crl] = der.public_bytes(serialization.Encoding.PEM).decode()
+    collateral = DcapCollateral.from_dcap_qvl_json(json.dumps(theirs))
+    assert (collateral.tcb_info, collateral.qe_identity) == (
+        SGX.collateral.tcb_info,
+        SGX.collateral.qe_identity,
+    )
+    result = Verifier().verify(SGX.quote, collateral=collateral, at=SGX.at)
+    assert result.verified and result.tcb_status == "ConfigurationAndSWHardeningNeeded"

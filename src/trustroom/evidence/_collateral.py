@@ -13,8 +13,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from trustroom.evidence._errors import ParseError
 from trustroom.evidence._json import load_object
+from trustroom.evidence._x509 import load_crl
 
 __all__ = ["Collateral", "DcapCollateral", "SnpCollateral", "split_signed_json"]
 
@@ -82,9 +85,21 @@ class DcapCollateral(Collateral):
         fields: dict[str, str | bytes | None] = {k: obj.string(k) for k in _TEXT_FIELDS}
         if obj.value.get("pck_certificate_chain") is not None:
             fields["pck_certificate_chain"] = obj.string("pck_certificate_chain")
+        # Intel's own collateral JSON (sgx_ql_qve_collateral_t) keeps each document as the PCS
+        # served it, signature inside, and CRLs may be PEM: accept both layouts.
+        for doc, key in (("tcb_info", "tcbInfo"), ("qe_identity", "enclaveIdentity")):
+            wrapped = str(fields[doc])
+            if f"{doc}_signature" not in obj.value and wrapped.lstrip().startswith(f'{{"{key}"'):
+                fields[doc], fields[f"{doc}_signature"] = split_signed_json(wrapped, key)
         for key in _HEX_FIELDS:
+            if key in fields:
+                continue
+            value = obj.string(key)
+            if value.lstrip().startswith("-----BEGIN"):
+                fields[key] = load_crl(value.encode(), key).public_bytes(Encoding.DER)
+                continue
             try:
-                fields[key] = bytes.fromhex(obj.string(key))
+                fields[key] = bytes.fromhex(value)
             except ValueError as exc:
                 raise ParseError(f"collateral.{key} is not hex", field=key) from exc
         return cls(**fields)  # type: ignore[arg-type]
