@@ -75,6 +75,8 @@ class EnclaveReport:
             "config_id": self.config_id.hex(),
             "isv_ext_prod_id": self.isv_ext_prod_id.hex(),
             "isv_family_id": self.isv_family_id.hex(),
+            "attributes": self.attributes.hex(),
+            "miscselect": f"{self.miscselect:08x}",
         }
 
     def attribute_claims(self) -> dict[str, Any]:
@@ -146,6 +148,8 @@ class TdReport:
             "mrconfigid": self.mrconfigid.hex(),
             "mrowner": self.mrowner.hex(),
             "mrownerconfig": self.mrownerconfig.hex(),
+            "td_attributes": self.td_attributes.hex(),
+            "xfam": self.xfam.hex(),
         }
         if self.mrservicetd is not None:
             out["mrservicetd"] = self.mrservicetd.hex()

@@ -225,6 +225,7 @@ class SnpReport:
             "family_id": self.family_id.hex(),
             "image_id": self.image_id.hex(),
             "report_id": self.report_id.hex(),
+            "policy": f"{self.policy:016x}",
         }
 
     def attribute_claims(self) -> dict[str, Any]:
