@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -38,14 +37,6 @@ class Collateral:
     ) -> SnpCollateral:
         """SEV-SNP collateral: a VCEK or VLEK (DER or PEM), optionally its chain and CRL."""
         return SnpCollateral(vek=vek, chain=chain, crl=crl)
-
-    @staticmethod
-    def load(path: str | Path) -> Collateral:
-        """Collateral from a file: dcap-qvl JSON, or a VCEK/VLEK certificate."""
-        data = Path(path).read_bytes()
-        if data.lstrip().startswith(b"{"):
-            return DcapCollateral.from_dcap_qvl_json(data)
-        return SnpCollateral(vek=data)
 
 
 _HEX_FIELDS = ("root_ca_crl", "pck_crl", "tcb_info_signature", "qe_identity_signature")

@@ -98,12 +98,15 @@ def verify_quote(
         fmspc=ext.fmspc.hex(),
         pce_id=ext.pce_id.hex(),
         pck_ca=pck.ca,
+        ppid=ext.ppid.hex(),
         sgx_type=ext.sgx_type,
         pce_svn=ext.pce_svn,
         tcb_components=list(ext.tcb_components),
         qe_svn=quote.qe.qe_report.isv_svn,
         tcb_evaluation_data_number=tcb_info.tcb_evaluation_data_number,
     )
+    if ext.platform_instance_id is not None:
+        outcome.platform["platform_instance_id"] = ext.platform_instance_id.hex()
     check_pck_revocation(pck, trusted)
 
     # (5): TCB info is this platform's (4.1.2.4.10).

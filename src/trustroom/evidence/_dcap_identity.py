@@ -146,7 +146,6 @@ class TcbInfo:
     next_update: datetime
     fmspc: bytes
     pce_id: bytes
-    tcb_type: int
     tcb_evaluation_data_number: int
     tdx_module: TdxModuleIdentity | None
     tdx_module_identities: tuple[TdxModuleIdentity, ...]
@@ -174,7 +173,6 @@ class TcbInfo:
             next_update=obj.time("nextUpdate"),
             fmspc=obj.hex_bytes("fmspc", 6),
             pce_id=obj.hex_bytes("pceId", 2),
-            tcb_type=obj.integer("tcbType", 0),
             tcb_evaluation_data_number=obj.integer("tcbEvaluationDataNumber"),
             tdx_module=_module(obj.obj("tdxModule"), False) if tdx else None,
             tdx_module_identities=tuple(
