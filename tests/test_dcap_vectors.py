@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from vector_loader import intel
 
-from trustroom.evidence import DcapCollateral, UnsupportedFormat, Verifier, parse
+from trustroom.evidence import DcapCollateral, SnpCollateral, UnsupportedFormat, Verifier, parse
 from trustroom.evidence._dcap_identity import TcbInfo
 
 SGX = intel("sgx_v3_dcapqvl")
@@ -377,3 +377,9 @@ def test_collateral_in_intels_own_json_layout() -> None:
     )
     result = Verifier().verify(SGX.quote, collateral=collateral, at=SGX.at)
     assert result.verified and result.tcb_status == "ConfigurationAndSWHardeningNeeded"
+
+
+def test_amd_collateral_for_an_intel_quote_is_a_mismatch(verifier: Verifier) -> None:
+    wrong = SnpCollateral(vek=b"not a VCEK")
+    result = verifier.verify(SGX.quote, collateral=wrong, at=SGX.at)
+    assert result.error_codes == ("collateral_mismatch",)

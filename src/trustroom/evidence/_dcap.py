@@ -55,8 +55,14 @@ def verify_quote(
         raise UnsupportedFormat(
             f"QE vendor {quote.header.qe_vendor_id.hex()} is not Intel's quoting enclave"
         )
-    if not isinstance(collateral, DcapCollateral):
+    if collateral is None:
         raise CollateralMissing(f"an Intel {quote.tee.upper()} quote needs Intel DCAP collateral")
+    if not isinstance(collateral, DcapCollateral):
+        raise CollateralMismatch(
+            f"an Intel {quote.tee.upper()} quote needs Intel DCAP collateral, "
+            f"not {type(collateral).__name__}",
+            hint="Pass the collateral JSON (--collateral) for an Intel quote.",
+        )
     # The PCK chain rides in the quote (certification data type 5); for other types (PPID
     # only, a bare PCK certificate) it must come with the collateral, as dcap-qvl allows.
     if quote.qe.cert_type == CERT_DATA_PCK_CHAIN:
@@ -88,7 +94,7 @@ def verify_quote(
             f"not {qe_identity.id}"
         )
 
-    # (4): The PCK chain in the quote leads to the root and is not revoked (4.1.2.4.4-7).
+    # (4): The PCK chain leads to the root and is not revoked (4.1.2.4.4-7).
     pck = cache.get_or_compute(
         ("pck-chain", pck_pem), lambda: verify_pck_chain(pck_pem, root, cache)
     )
