@@ -383,3 +383,12 @@ def test_amd_collateral_for_an_intel_quote_is_a_mismatch(verifier: Verifier) -> 
     wrong = SnpCollateral(vek=b"not a VCEK")
     result = verifier.verify(SGX.quote, collateral=wrong, at=SGX.at)
     assert result.error_codes == ("collateral_mismatch",)
+
+
+def test_an_overlong_chain_is_refused_before_any_signature_check(verifier: Verifier) -> None:
+    chain = SGX.collateral.tcb_info_issuer_chain * 50
+    result = verifier.verify(
+        SGX.quote, collateral=replace(SGX.collateral, tcb_info_issuer_chain=chain), at=SGX.at
+    )
+    assert result.error_codes == ("chain_invalid",)
+    assert "100 certificates" in result.errors[0].message

@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 _PEM_END = b"-----END CERTIFICATE-----"
+MAX_CHAIN_LENGTH = 5
 
 
 # AMD signs VCEKs with serial number 0, which RFC 5280 forbids and `cryptography` warns about
@@ -192,6 +193,10 @@ def verify_chain(
     """
     if not certs:
         raise ChainInvalid(f"{what} is empty")
+    if len(certs) > MAX_CHAIN_LENGTH:
+        # Vendor chains hold 2 or 3 certificates; refuse before spending a signature check
+        # on each of thousands.
+        raise ChainInvalid(f"{what} holds {len(certs)} certificates, more than {MAX_CHAIN_LENGTH}")
     chain = list(certs)
     top = chain[-1]
     if not any(top == anchor for anchor in anchors):
