@@ -260,3 +260,11 @@ def test_verify_snp_with_the_chain_in_either_order(tmp_path: Path) -> None:
         SNP_V2, "--cert", SNP_V2_VCEK, "--chain", reversed_chain, "--at", "2025-01-01T00:00:00Z"
     )
     assert code == 0, out["errors"]
+
+
+def test_truncated_snp_report_is_named_as_such(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(SNP_V2.read_bytes()[:0x300])
+    code, out = verify(cut, "--cert", SNP_V2_VCEK)
+    assert code == 1 and out["errors"][0]["code"] == "parse_error"
+    assert "truncated" in out["errors"][0]["message"]

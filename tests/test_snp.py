@@ -135,7 +135,10 @@ def test_v3_report_fields() -> None:
 
 def test_detection() -> None:
     assert is_snp_report(V2_REPORT) and is_snp_report(V3_REPORT)
-    assert not is_snp_report(V2_REPORT[:-1])
+    # A truncated report is still recognised by its header, so that parsing names the cut.
+    assert is_snp_report(V2_REPORT[:0x38]) and not is_snp_report(V2_REPORT[:0x37])
+    with pytest.raises(ParseError, match="truncated"):
+        parse_report(V2_REPORT[:-1])
     assert not is_snp_report(flipped(V2_REPORT, 0x34))
     assert not is_snp_report(b"\x04\x00\x02\x00" + bytes(2000))  # a DCAP quote header
 

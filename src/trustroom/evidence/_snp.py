@@ -286,9 +286,12 @@ class SnpReport:
 
 
 def is_snp_report(data: bytes) -> bool:
-    """Cheap detection: long enough, a known version and the one signature algorithm."""
+    """Cheap detection from the header: a known version and the one signature algorithm.
+
+    A truncated report is still recognised, so that parsing names the truncation.
+    """
     return (
-        len(data) >= REPORT_SIZE
+        len(data) >= 0x38
         and int.from_bytes(data[0:4], "little") in _VERSIONS
         and int.from_bytes(data[0x34:0x38], "little") == SIG_ALGO_ECDSA_P384_SHA384
     )
