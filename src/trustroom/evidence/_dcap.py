@@ -33,9 +33,13 @@ from trustroom.evidence._errors import (
     Revoked,
     SignatureInvalid,
     UnsupportedFormat,
+    UntrustedRoot,
 )
 from trustroom.evidence._outcome import Outcome
 from trustroom.evidence._result import TcbStatus
+from trustroom.evidence._sim import is_sim_root
+from trustroom.evidence._window import cert_name
+from trustroom.evidence._x509 import certificate_fields, load_pem_chain
 
 __all__ = ["verify_quote"]
 
@@ -48,6 +52,7 @@ def verify_quote(
     outcome: Outcome,
     *,
     root: x509.Certificate,
+    trust_sim: bool,
     cache: VerificationCache,
 ) -> None:
     # (1): Only Intel's quoting enclaves are understood, with their certification data.
@@ -76,9 +81,23 @@ def verify_quote(
             "(pck_certificate_chain), as fetched from Intel PCS or your PCCS.",
         )
 
+    # A simulated platform's chain ends at its own root: trusted only when the caller asked,
+    # and then everything (collateral included) must lead to that one root.
+    sim_root = _sim_root(pck_pem, root, cache)
+    if sim_root is not None:
+        outcome.simulated = True
+        if not trust_sim:
+            raise UntrustedRoot(
+                f"the quote comes from a SIMULATED platform ('{cert_name(sim_root)}'), which "
+                "is not a hardware root of trust",
+                hint="Simulated evidence protects nothing; accept it for development only, with "
+                "Verifier(trust_sim=True) or --trust-sim.",
+            )
+        root = sim_root
+
     # (2): Collateral signatures lead to the pinned root (TCB info, QE identity, CRLs).
     trusted = cache.get_or_compute(
-        ("dcap-collateral", collateral), lambda: verify_collateral(collateral, root, cache)
+        ("dcap-collateral", collateral, root), lambda: verify_collateral(collateral, root, cache)
     )
     outcome.windows.extend(trusted.windows)
     tcb_info, qe_identity = trusted.tcb_info, trusted.qe_identity
@@ -96,7 +115,7 @@ def verify_quote(
 
     # (4): The PCK chain leads to the root and is not revoked (4.1.2.4.4-7).
     pck = cache.get_or_compute(
-        ("pck-chain", pck_pem), lambda: verify_pck_chain(pck_pem, root, cache)
+        ("pck-chain", pck_pem, root), lambda: verify_pck_chain(pck_pem, root, cache)
     )
     outcome.windows.extend(pck.chain.windows())
     ext = pck.extensions
@@ -155,6 +174,19 @@ def verify_quote(
         outcome.platform["tdx_module_tcb_status"] = verdict.module_status
     if verdict.status == TcbStatus.REVOKED:
         outcome.fail(Revoked("Intel lists this platform's TCB level as Revoked"))
+
+
+def _sim_root(
+    pck_pem: bytes, root: x509.Certificate, cache: VerificationCache
+) -> x509.Certificate | None:
+    """The simulated root the PCK chain ends at, if it ends at one."""
+
+    def find() -> x509.Certificate | None:
+        with certificate_fields("the PCK certificate chain"):
+            top = load_pem_chain(pck_pem, "PCK certificate chain")[-1]
+            return top if top != root and is_sim_root(top) else None
+
+    return cache.get_or_compute(("sim-root", pck_pem, root), find)
 
 
 def _check_qe_report(quote: Quote, pck_key: ec.EllipticCurvePublicKey) -> bool:

@@ -14,7 +14,14 @@ from typing import Any, Literal
 from trustroom.evidence._errors import ParseError, UnsupportedFormat
 from trustroom.evidence._reader import Reader
 
-__all__ = ["EnclaveReport", "Quote", "QuoteHeader", "TdReport", "parse_quote"]
+__all__ = [
+    "EnclaveReport",
+    "Quote",
+    "QuoteHeader",
+    "TdReport",
+    "pack_enclave_report",
+    "parse_quote",
+]
 
 INTEL_QE_VENDOR_ID = bytes.fromhex("939a7233f79c4ca9940a0db3957f0607")
 TEE_TYPE_SGX = 0x00000000
@@ -98,6 +105,24 @@ class EnclaveReport:
 _ENCLAVE_REPORT = struct.Struct("<16sI12s16s16s32s32s32s32s64sHHH42s16s64s")
 _TD10_REPORT = struct.Struct("<16s48s48s8s8s8s48s48s48s48s48s48s48s48s64s")
 _TD15_EXTRA = struct.Struct("<16s48s")
+
+
+def pack_enclave_report(
+    *,
+    cpusvn: bytes,
+    attributes: bytes,
+    mrenclave: bytes,
+    mrsigner: bytes,
+    isv_prod_id: int,
+    isv_svn: int,
+    report_data: bytes,
+    miscselect: int = 0,
+) -> bytes:
+    """The 384 bytes of an SGX REPORT body (what the simulated TEE signs)."""
+    return _ENCLAVE_REPORT.pack(
+        cpusvn, miscselect, bytes(12), bytes(16), attributes, mrenclave, bytes(32), mrsigner,
+        bytes(32), bytes(64), isv_prod_id, isv_svn, 0, bytes(42), bytes(16), report_data,
+    )  # fmt: skip
 
 
 def parse_enclave_report(raw: bytes, what: str) -> EnclaveReport:

@@ -20,7 +20,10 @@ __all__ = [
     "SEQUENCE",
     "decode_int",
     "decode_oid",
+    "encode",
+    "encode_int",
     "encode_oid",
+    "encode_sequence",
     "single",
     "tlvs",
 ]
@@ -97,3 +100,24 @@ def decode_oid(value: bytes, what: str) -> str:
             current = 0
     first = min(arcs[0] // 40, 2)
     return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
+
+
+# Encoding, for the few structures trustroom writes itself (the simulated platform's PCK
+# certificates carry Intel's SGX extension).
+
+
+def encode(tag: int, value: bytes) -> bytes:
+    size = len(value)
+    if size < 0x80:
+        return bytes([tag, size]) + value
+    raw = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(raw)]) + raw + value
+
+
+def encode_int(value: int, tag: int = INTEGER) -> bytes:
+    # Minimal two's complement, as DER requires: 255 is 00 FF, 127 is 7F, 0 is 00.
+    return encode(tag, value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True))
+
+
+def encode_sequence(*items: bytes) -> bytes:
+    return encode(SEQUENCE, b"".join(items))

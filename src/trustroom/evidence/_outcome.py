@@ -26,6 +26,7 @@ class Outcome:
     tcb_status: str | None = None
     advisory_ids: tuple[str, ...] = ()
     platform: dict[str, Any] = field(default_factory=dict)
+    simulated: bool = False
 
     def fail(self, error: EvidenceError) -> None:
         self.errors.append(error)

@@ -52,13 +52,19 @@ class Verifier:
     same platforms skips repeated signature checks. Validity windows are still checked on
     every call, so a cached item stops being accepted the moment its window closes.
 
-    ``intel_root`` replaces the pinned Intel SGX Root CA (DER), for test platforms only.
+    ``trust_sim`` accepts evidence of trustroom's simulated TEE (results say ``tee: "sim"``);
+    it is off by default, and then such evidence fails with ``untrusted_root``. Simulated
+    evidence protects nothing: enable it for development and tests only. ``intel_root``
+    replaces the pinned Intel SGX Root CA (DER), for test platforms only.
     """
 
-    def __init__(self, *, intel_root: bytes | None = None, cache_size: int = 1024) -> None:
+    def __init__(
+        self, *, trust_sim: bool = False, intel_root: bytes | None = None, cache_size: int = 1024
+    ) -> None:
         self._intel_root = (
             load_der_certificate(intel_root, "Intel root") if intel_root is not None else None
         )
+        self._trust_sim = trust_sim
         self._cache = VerificationCache(cache_size)
 
     def _root(self) -> x509.Certificate:
@@ -86,7 +92,10 @@ class Verifier:
         outcome = Outcome()
         try:
             if isinstance(evidence, Quote):
-                verify_quote(evidence, collateral, outcome, root=self._root(), cache=self._cache)
+                verify_quote(
+                    evidence, collateral, outcome,
+                    root=self._root(), trust_sim=self._trust_sim, cache=self._cache,
+                )  # fmt: skip
             else:
                 _snp.verify_report(
                     evidence, collateral, outcome,  # type: ignore[arg-type]
@@ -101,7 +110,7 @@ class Verifier:
         errors = (*outcome.errors, *time_errors)
         return VerificationResult(
             verified=not errors,
-            tee=evidence.tee,
+            tee="sim" if outcome.simulated else evidence.tee,
             format=evidence.format,
             evaluated_at=when,
             tcb_status=outcome.tcb_status,

@@ -38,6 +38,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from trustroom._core.paths import trustroom_home
 from trustroom._core.timeutil import format_time, require_aware
 from trustroom.evidence import _snp
 from trustroom.evidence._collateral import (
@@ -399,9 +400,7 @@ def default_cache_dir() -> Path:
 
     ``TRUSTROOM_HOME`` defaults to ``~/.local/share/trustroom``.
     """
-    home = os.environ.get("TRUSTROOM_HOME")
-    root = Path(home) if home else Path.home() / ".local" / "share" / "trustroom"
-    return root / "cache" / "collateral"
+    return trustroom_home() / "cache" / "collateral"
 
 
 def _utc_now() -> datetime:
