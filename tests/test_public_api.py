@@ -41,6 +41,7 @@ def test_evidence_exports_are_pinned() -> None:
         "VerificationResult",
         "Verifier",
         "is_evidence",
+        "is_sim_evidence",
         "parse",
     ]
 

@@ -12,7 +12,7 @@ import typer
 
 from trustroom import __version__
 from trustroom._core.errors import TrustroomError
-from trustroom.cli import evidence
+from trustroom.cli import evidence, tee
 from trustroom.cli._output import print_error
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(evidence.app, name="evidence")
+app.add_typer(tee.app, name="tee")
 
 
 def _version(value: bool) -> None:

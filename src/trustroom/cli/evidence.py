@@ -19,6 +19,7 @@ from trustroom.evidence import (
     VerificationResult,
     Verifier,
     is_evidence,
+    is_sim_evidence,
     parse,
 )
 from trustroom.evidence.sources import (
@@ -30,6 +31,7 @@ from trustroom.evidence.sources import (
     IntelPcs,
     default_cache_dir,
 )
+from trustroom.tee import sim_collateral
 
 app = typer.Typer(
     help="Parse and verify TEE evidence: Intel SGX/TDX DCAP quotes, AMD SEV-SNP reports.",
@@ -47,7 +49,13 @@ def _file_option(flag: str, help_text: str) -> Any:
 
 
 _EVIDENCE_FILE = "Quote or attestation report: raw, hex or base64."
-_NAMES = {"sgx": "Intel SGX", "tdx": "Intel TDX", "snp": "AMD SEV-SNP", "unknown": "Evidence"}
+_NAMES = {
+    "sgx": "Intel SGX",
+    "tdx": "Intel TDX",
+    "snp": "AMD SEV-SNP",
+    "sim": "Simulated SGX",
+    "unknown": "Evidence",
+}
 
 
 def _read_evidence(path: Path) -> bytes:
@@ -137,6 +145,12 @@ def verify(
         False, "--fetch", help="Fetch missing collateral from Intel PCS / AMD KDS (cached)."
     ),
     pccs: str | None = _PCCS,
+    trust_sim: bool = typer.Option(
+        False,
+        "--trust-sim",
+        help="Accept evidence of trustroom's SIMULATED TEE (development only: it protects "
+        "nothing). Its collateral is found on the host that made it.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Verify evidence against the vendor roots; exit 0 only if it verified.
@@ -145,13 +159,16 @@ def verify(
     ask with --fetch or --pccs; otherwise pass the collateral files.
     """
     data = _read_evidence(file)
+    when = _parse_at(at)
     given = _collateral(collateral, cert, chain, crl)
+    if given is None and trust_sim and is_sim_evidence(data):
+        given = sim_collateral(when)
     if given is None and (fetch or pccs):
         given = _source(pccs, product).collateral_for(data)
-    result = Verifier().verify(
+    result = Verifier(trust_sim=trust_sim).verify(
         data,
         collateral=given,
-        at=_parse_at(at),
+        at=when,
         product=product,
         stepping=stepping,
     )
@@ -234,6 +251,11 @@ def _text(value: Any) -> str:
 def _print_result(result: VerificationResult) -> None:
     name = _NAMES.get(result.tee, result.tee)
     when = result.to_dict()["evaluated_at"]
+    if result.tee == "sim":
+        console.print(
+            "[bold yellow]SIMULATED TEE[/]: this evidence comes from trustroom's simulator, "
+            "not from TEE hardware; it protects nothing."
+        )
     if result.verified:
         console.print(f"[bold green]✔ verified[/]  {name} ({result.format}) at {when}")
     else:

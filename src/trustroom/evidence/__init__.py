@@ -33,7 +33,13 @@ from trustroom.evidence._errors import (
     UntrustedRoot,
 )
 from trustroom.evidence._result import TcbStatus, VerificationResult
-from trustroom.evidence._verifier import Evidence, Verifier, is_evidence, parse
+from trustroom.evidence._verifier import (
+    Evidence,
+    Verifier,
+    is_evidence,
+    is_sim_evidence,
+    parse,
+)
 
 __all__ = [
     "CertificateExpired",
@@ -64,5 +70,6 @@ __all__ = [
     "VerificationResult",
     "Verifier",
     "is_evidence",
+    "is_sim_evidence",
     "parse",
 ]

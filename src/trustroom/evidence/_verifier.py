@@ -11,14 +11,15 @@ from trustroom.evidence import _snp
 from trustroom.evidence._cache import VerificationCache
 from trustroom.evidence._collateral import Collateral
 from trustroom.evidence._dcap import verify_quote
-from trustroom.evidence._dcap_quote import Quote, is_dcap_quote, parse_quote
+from trustroom.evidence._dcap_quote import CERT_DATA_PCK_CHAIN, Quote, is_dcap_quote, parse_quote
 from trustroom.evidence._errors import EvidenceError, InternalError, UnsupportedFormat
 from trustroom.evidence._outcome import Outcome
 from trustroom.evidence._result import VerificationResult
 from trustroom.evidence._roots import intel_root
-from trustroom.evidence._x509 import load_der_certificate
+from trustroom.evidence._sim import is_sim_root
+from trustroom.evidence._x509 import certificate_fields, load_der_certificate, load_pem_chain
 
-__all__ = ["Evidence", "Verifier", "is_evidence", "parse"]
+__all__ = ["Evidence", "Verifier", "is_evidence", "is_sim_evidence", "parse"]
 
 Evidence = Quote | _snp.SnpReport
 
@@ -26,6 +27,18 @@ Evidence = Quote | _snp.SnpReport
 def is_evidence(data: bytes) -> bool:
     """Whether ``data`` looks like evidence of a supported TEE (a cheap check of its header)."""
     return _snp.is_snp_report(data) or is_dcap_quote(data)
+
+
+def is_sim_evidence(data: bytes) -> bool:
+    """Whether ``data`` is a quote of trustroom's simulated TEE (its chain ends at a sim root)."""
+    try:
+        quote = parse(data)
+        if not isinstance(quote, Quote) or quote.qe.cert_type != CERT_DATA_PCK_CHAIN:
+            return False
+        with certificate_fields("the PCK certificate chain"):
+            return is_sim_root(load_pem_chain(quote.qe.cert_data, "PCK chain")[-1])
+    except EvidenceError:
+        return False
 
 
 def parse(data: bytes) -> Evidence:

@@ -8,6 +8,7 @@ and protects nothing (its evidence verifies only with ``Verifier(trust_sim=True)
 """
 
 from trustroom.tee._attester import REPORT_DATA_SIZE, Attester, SealPolicy
+from trustroom.tee._detect import describe, detect_hardware
 from trustroom.tee._errors import (
     InvalidReportData,
     SealedDataInvalid,
@@ -15,21 +16,32 @@ from trustroom.tee._errors import (
     TeeError,
     TeeUnavailable,
 )
+from trustroom.tee._gramine import GramineSgxAttester
+from trustroom.tee._ioctl import SevGuestAttester, TdxGuestAttester
+from trustroom.tee._local import local_attester
 from trustroom.tee._seal import seal, unseal
 from trustroom.tee._sim import SimAttester, SimPlatform, SimWorkload, sim_collateral
+from trustroom.tee._tsm import TsmAttester
 
 __all__ = [
     "REPORT_DATA_SIZE",
     "Attester",
+    "GramineSgxAttester",
     "InvalidReportData",
     "SealPolicy",
     "SealPolicyDenied",
     "SealedDataInvalid",
+    "SevGuestAttester",
     "SimAttester",
     "SimPlatform",
     "SimWorkload",
+    "TdxGuestAttester",
     "TeeError",
     "TeeUnavailable",
+    "TsmAttester",
+    "describe",
+    "detect_hardware",
+    "local_attester",
     "seal",
     "sim_collateral",
     "unseal",

@@ -167,6 +167,8 @@ class SimPlatform:
             for name in ("root", "pck_ca", "pck", "tcb_signing")
         )
         self._secret = bytes.fromhex(state["platform_secret"])
+        if not (directory / "collateral.json").exists():
+            self.collateral()  # published at once, for verifiers on this host to find
 
     @classmethod
     def default(cls) -> SimPlatform:
