@@ -16,6 +16,7 @@ BLOCKS = [
 
 
 @pytest.mark.parametrize("code", BLOCKS)
-def test_python_examples_run(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_examples_run(code: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(DOCS.parent)
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path))
     exec(compile(code, "<docs>", "exec"), {})

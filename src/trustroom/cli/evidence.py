@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.table import Table
 
-from trustroom._core.timeutil import parse_time
+from trustroom.cli._options import parse_at
 from trustroom.cli._output import console, print_json
 from trustroom.evidence import (
     Collateral,
@@ -82,15 +81,6 @@ def _base64(text: str) -> bytes:
     return base64.b64decode(text.replace("-", "+").replace("_", "/") + "==", validate=False)
 
 
-def _parse_at(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{exc}; use RFC 3339, e.g. 2025-07-19T10:01:17Z") from exc
-
-
 def _collateral(
     collateral: Path | None, cert: Path | None, chain: Path | None, crl: Path | None
 ) -> Collateral | None:
@@ -159,7 +149,7 @@ def verify(
     ask with --fetch or --pccs; otherwise pass the collateral files.
     """
     data = _read_evidence(file)
-    when = _parse_at(at)
+    when = parse_at(at)
     given = _collateral(collateral, cert, chain, crl)
     if given is None and trust_sim and is_sim_evidence(data):
         given = sim_collateral(when)

@@ -8,11 +8,21 @@ from typing import Any
 
 import typer
 
+from trustroom.cli._options import (
+    MRENCLAVE,
+    MRSIGNER,
+    PROD_ID,
+    SIGNER,
+    SIM,
+    SIM_NOTE,
+    SVN,
+    WORKLOAD,
+    declared_workload,
+)
 from trustroom.cli._output import console, print_json
 from trustroom.tee import (
     SealPolicy,
     SimPlatform,
-    SimWorkload,
     describe,
     local_attester,
     seal,
@@ -24,43 +34,6 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
-
-_SIM_NOTE = "SIMULATED: not a hardware TEE, protects nothing"
-
-
-def _workload(
-    workload: Path | None,
-    mrenclave: str | None,
-    mrsigner: str | None,
-    signer: str,
-    isv_prod_id: int,
-    isv_svn: int,
-) -> SimWorkload | None:
-    if workload is not None:
-        return SimWorkload.measure(
-            workload, signer=signer, isv_prod_id=isv_prod_id, isv_svn=isv_svn
-        )
-    if mrenclave is None:
-        return None
-    try:
-        enclave = bytes.fromhex(mrenclave)
-        signer_id = (
-            bytes.fromhex(mrsigner) if mrsigner else hashlib.sha256(signer.encode()).digest()
-        )
-        return SimWorkload(enclave, signer_id, isv_prod_id, isv_svn)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{exc}; MRENCLAVE and MRSIGNER are 32 bytes of hex") from exc
-
-
-_WORKLOAD = typer.Option(
-    None, "--workload", exists=True, help="Simulated TEE: measure these files as the workload."
-)
-_MRENCLAVE = typer.Option(None, "--mrenclave", help="Simulated TEE: the workload's MRENCLAVE.")
-_MRSIGNER = typer.Option(None, "--mrsigner", help="Simulated TEE: the workload's MRSIGNER.")
-_SIGNER = typer.Option("unsigned", "--signer", help="Simulated TEE: who signs the workload.")
-_PROD_ID = typer.Option(0, "--isv-prod-id", help="Simulated TEE: product id.")
-_SVN = typer.Option(0, "--isv-svn", help="Simulated TEE: security version.")
-_SIM = typer.Option(False, "--sim", help="Use the simulated TEE even where hardware exists.")
 
 
 @app.command()
@@ -74,7 +47,7 @@ def detect(as_json: bool = typer.Option(False, "--json", help="Print one JSON ob
             "directory": str(sim.directory),
             "root": str(sim.directory / "root.pem"),
             "root_fingerprint": fingerprint,
-            "note": _SIM_NOTE,
+            "note": SIM_NOTE,
         },
     }
     if as_json:
@@ -83,34 +56,34 @@ def detect(as_json: bool = typer.Option(False, "--json", help="Print one JSON ob
     for probe in report["hardware"]:
         mark = "[green]✔[/]" if probe.get("usable") else "[dim]✘[/]"
         console.print(f"{mark} {probe.get('name')}: {probe.get('detail', '')}")
-    console.print(f"[yellow]✔ sim[/]: {_SIM_NOTE}; state in {sim.directory}")
+    console.print(f"[yellow]✔ sim[/]: {SIM_NOTE}; state in {sim.directory}")
 
 
 @app.command()
 def evidence(
     report_data: str = typer.Option(..., "--report-data", help="64 bytes of hex to bind."),
     out: Path | None = typer.Option(None, "--out", help="Write here instead of stdout (hex)."),
-    workload: Path | None = _WORKLOAD,
-    mrenclave: str | None = _MRENCLAVE,
-    mrsigner: str | None = _MRSIGNER,
-    signer: str = _SIGNER,
-    isv_prod_id: int = _PROD_ID,
-    isv_svn: int = _SVN,
-    sim: bool = _SIM,
+    workload: Path | None = WORKLOAD,
+    mrenclave: str | None = MRENCLAVE,
+    mrsigner: str | None = MRSIGNER,
+    signer: str = SIGNER,
+    isv_prod_id: int = PROD_ID,
+    isv_svn: int = SVN,
+    sim: bool = SIM,
 ) -> None:
     """Produce evidence (a quote or report) binding 64 bytes of report data."""
     try:
         data = bytes.fromhex(report_data)
     except ValueError as exc:
         raise typer.BadParameter("--report-data is hex") from exc
-    declared = _workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
+    declared = declared_workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
     attester = local_attester(declared, sim=sim)
     blob = attester.evidence(data)
     if out is None:
         print(blob.hex())
     else:
         out.write_bytes(blob)
-        note = f" ({_SIM_NOTE})" if attester.tee == "sim" else ""
+        note = f" ({SIM_NOTE})" if attester.tee == "sim" else ""
         console.print(f"wrote {attester.tee} evidence to {out}{note}")
 
 
@@ -120,16 +93,16 @@ def seal_file(
     target: Path = typer.Argument(..., help="Where to write the sealed file."),
     policy: SealPolicy = typer.Option(SealPolicy.MEASUREMENT, "--policy", help="Who may unseal."),
     label: str = typer.Option("", "--label", help="Context bound into the key."),
-    workload: Path | None = _WORKLOAD,
-    mrenclave: str | None = _MRENCLAVE,
-    mrsigner: str | None = _MRSIGNER,
-    signer: str = _SIGNER,
-    isv_prod_id: int = _PROD_ID,
-    isv_svn: int = _SVN,
-    sim: bool = _SIM,
+    workload: Path | None = WORKLOAD,
+    mrenclave: str | None = MRENCLAVE,
+    mrsigner: str | None = MRSIGNER,
+    signer: str = SIGNER,
+    isv_prod_id: int = PROD_ID,
+    isv_svn: int = SVN,
+    sim: bool = SIM,
 ) -> None:
     """Encrypt a file so only this workload (or its signer's) on this platform can read it."""
-    declared = _workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
+    declared = declared_workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
     attester = local_attester(declared, sim=sim)
     target.write_bytes(seal(attester, source.read_bytes(), policy=policy, label=label.encode()))
     console.print(f"sealed {source} to {target} ({policy.value} policy, {attester.tee})")
@@ -139,16 +112,16 @@ def seal_file(
 def unseal_file(
     source: Path = typer.Argument(..., exists=True, dir_okay=False, help="Sealed file."),
     target: Path = typer.Argument(..., help="Where to write the plaintext."),
-    workload: Path | None = _WORKLOAD,
-    mrenclave: str | None = _MRENCLAVE,
-    mrsigner: str | None = _MRSIGNER,
-    signer: str = _SIGNER,
-    isv_prod_id: int = _PROD_ID,
-    isv_svn: int = _SVN,
-    sim: bool = _SIM,
+    workload: Path | None = WORKLOAD,
+    mrenclave: str | None = MRENCLAVE,
+    mrsigner: str | None = MRSIGNER,
+    signer: str = SIGNER,
+    isv_prod_id: int = PROD_ID,
+    isv_svn: int = SVN,
+    sim: bool = SIM,
 ) -> None:
     """Decrypt a sealed file; fails without output if it was altered or sealed elsewhere."""
-    declared = _workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
+    declared = declared_workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
     data = unseal(local_attester(declared, sim=sim), source.read_bytes())
     target.write_bytes(data)
     console.print(f"unsealed {source} to {target}")

@@ -361,8 +361,21 @@ class SimAttester:
 
 
 def sim_collateral(at: datetime | None = None) -> DcapCollateral:
-    """This host's simulated platform collateral (see :meth:`SimPlatform.collateral`)."""
-    return SimPlatform.default().collateral(at)
+    """This host's simulated platform collateral (see :meth:`SimPlatform.collateral`).
+
+    Verifiers call this per connection: the published file is read, and the platform (its
+    keys) loaded only when the collateral must be issued anew.
+    """
+    when = at or datetime.now(UTC)
+    path = trustroom_home() / "sim" / "collateral.json"
+    try:
+        published = DcapCollateral.from_dcap_qvl_json(path.read_bytes())
+        issued, until = _window(published)
+        if issued <= when <= until:
+            return published
+    except (OSError, EvidenceError, ValueError, KeyError, TypeError):
+        pass
+    return SimPlatform.default().collateral(when)
 
 
 def _new_platform() -> bytes:
