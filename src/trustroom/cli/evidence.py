@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from trustroom.cli._options import parse_at
-from trustroom.cli._output import console, print_json
+from trustroom.cli._output import console, print_errors, print_json
 from trustroom.evidence import (
     Collateral,
     DcapCollateral,
@@ -250,12 +250,7 @@ def _print_result(result: VerificationResult) -> None:
         console.print(f"[bold green]✔ verified[/]  {name} ({result.format}) at {when}")
     else:
         console.print(f"[bold red]✘ not verified[/]  {name} ({result.format}) at {when}")
-        hints: dict[str, str] = {}
-        for error in result.errors:
-            console.print(f"  [bold red]{error.code}[/]: {error.message}")
-            hints.setdefault(error.code, error.hint)
-        for code, hint in hints.items():
-            console.print(f"  [yellow]hint[/] ({code}): {hint}")
+        print_errors(result.errors)
     if result.tcb_status:
         advisories = ", ".join(result.advisory_ids) or "none"
         unattested = "" if result.verified else " [dim](not attested: verification failed)[/]"

@@ -23,7 +23,7 @@ from trustroom.cli._options import (
     declared_workload,
     parse_at,
 )
-from trustroom.cli._output import console, print_json
+from trustroom.cli._output import console, print_errors, print_json
 from trustroom.evidence import DcapCollateral, Verifier
 from trustroom.ratls import RaTlsResult, create_certificate, inspect_certificate, write_identity
 from trustroom.tee import local_attester
@@ -157,9 +157,4 @@ def _print_result(result: RaTlsResult) -> None:
     for name, value in result.measurements.items():
         table.add_row(name, value)
     console.print(table)
-    hints: dict[str, str] = {}
-    for error in result.errors:
-        console.print(f"  [bold red]{error.code}[/]: {error.message}")
-        hints.setdefault(error.code, error.hint)
-    for code, hint in hints.items():
-        console.print(f"  [yellow]hint[/] ({code}): {hint}")
+    print_errors(result.errors)
