@@ -30,7 +30,7 @@ from trustroom.evidence import EvidenceError
 from trustroom.evidence._dcap_quote import ENCLAVE_REPORT_SIZE, EnclaveReport, parse_enclave_report
 from trustroom.tee._attester import SealPolicy
 from trustroom.tee._errors import SealPolicyDenied, TeeUnavailable
-from trustroom.tee._ioctl import (
+from trustroom.tee._hardware import (
     check_report_data,
     check_seal_request,
     derive_seal_key,

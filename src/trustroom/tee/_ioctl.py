@@ -1,4 +1,4 @@
-"""Linux guest ioctls for AMD SEV-SNP and Intel TDX, and the checks all hardware backends share.
+"""Linux guest ioctls for AMD SEV-SNP and Intel TDX.
 
 NOT RUN ON REAL HARDWARE: this module was written against the kernel's UAPI headers
 (``include/uapi/linux/sev-guest.h``, Linux >= 5.19; ``include/uapi/linux/tdx-guest.h``,
@@ -29,13 +29,16 @@ from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-from trustroom.evidence import Evidence, EvidenceError, parse
+from trustroom.evidence import Evidence
 from trustroom.evidence._dcap_quote import parse_td_report
 from trustroom.tee._attester import REPORT_DATA_SIZE, SealPolicy
-from trustroom.tee._errors import InvalidReportData, SealPolicyDenied, TeeUnavailable
+from trustroom.tee._errors import TeeUnavailable
+from trustroom.tee._hardware import (
+    check_report_data,
+    check_seal_request,
+    derive_seal_key,
+    parse_bound,
+)
 
 __all__ = [
     "SEV_GUEST_DEVICE",
@@ -49,16 +52,10 @@ __all__ = [
     "TdxGuestAttester",
     "TdxGuestDevice",
     "TdxReportFn",
-    "check_report_data",
-    "check_seal_request",
-    "derive_seal_key",
     "open_device",
-    "parse_bound",
-    "read_file",
     "snp_seal_key",
     "tdreport_measurements",
     "tdx_has_no_seal_key",
-    "write_file",
 ]
 
 SEV_GUEST_DEVICE = Path("/dev/sev-guest")
@@ -101,8 +98,6 @@ _TDREPORT_SIZE = 1024
 TDX_CMD_GET_REPORT0 = _iowr("T", 1, REPORT_DATA_SIZE + _TDREPORT_SIZE)  # struct tdx_report_req
 _TDREPORT_TYPE_TDX = 0x81
 
-_SEAL_SALT = b"trustroom hardware sealing key v1\0"
-
 GuestRequest = Callable[[int, bytes, int], bytes]
 """One SEV-SNP guest request: (ioctl number, request struct, response size) -> response."""
 
@@ -110,36 +105,7 @@ TdxReportFn = Callable[[bytes], bytes]
 """TDX_CMD_GET_REPORT0: 64 bytes of report data -> the 1024-byte TDREPORT."""
 
 
-# --- what every hardware backend shares ---------------------------------------------------
-
-
-def check_report_data(report_data: bytes) -> bytes:
-    """``report_data`` as bytes, if it is exactly 64 bytes; InvalidReportData otherwise."""
-    if not isinstance(report_data, bytes | bytearray | memoryview):
-        raise InvalidReportData(f"report data must be bytes, not {type(report_data).__name__}")
-    if len(report_data) != REPORT_DATA_SIZE:
-        raise InvalidReportData(f"report data is {len(report_data)} bytes, not 64")
-    return bytes(report_data)
-
-
-def read_file(path: Path, what: str, *, hint: str | None = None) -> bytes:
-    """The contents of a TEE interface file; TeeUnavailable instead of OSError."""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise TeeUnavailable(
-            f"cannot read {what} ({path}): {exc.strerror or exc}", hint=hint, path=str(path)
-        ) from exc
-
-
-def write_file(path: Path, data: bytes, what: str, *, hint: str | None = None) -> None:
-    """Write a TEE interface file in one write (the kernel acts when it is closed)."""
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise TeeUnavailable(
-            f"cannot write {what} ({path}): {exc.strerror or exc}", hint=hint, path=str(path)
-        ) from exc
+# --- the kernel's devices -----------------------------------------------------------------
 
 
 def open_device(path: Path) -> int:
@@ -153,60 +119,6 @@ def open_device(path: Path) -> int:
             "as root or grant this user access to the device.",
             path=str(path),
         ) from exc
-
-
-def parse_bound(data: bytes, *, tee: str, source: str, report_data: bytes | None) -> Evidence:
-    """Parse evidence a TEE interface returned and check it is ``tee``'s, binding ``report_data``.
-
-    The binding check catches what the interfaces cannot prevent: another writer changing the
-    report data between this process's write and read.
-    """
-    try:
-        parsed = parse(data)
-    except EvidenceError as exc:
-        raise TeeUnavailable(
-            f"{source} returned {len(data)} bytes that are not {tee} evidence: {exc.message}",
-            hint="The TEE interface is broken or is not what it claims to be; "
-            "`trustroom tee detect` shows what was found.",
-        ) from exc
-    if parsed.tee != tee:
-        raise TeeUnavailable(f"{source} returned {parsed.tee} evidence where {tee} was expected")
-    if report_data is not None and parsed.report_data != report_data:
-        raise TeeUnavailable(
-            f"{source} returned evidence for other report data",
-            hint="Another thread or process wrote report data at the same time; try again.",
-        )
-    return parsed
-
-
-def check_seal_request(policy: SealPolicy, svn: int | None, current: int) -> tuple[SealPolicy, int]:
-    """The policy, and the security version a sealing key is for: ``svn`` checked, or current."""
-    try:
-        policy = SealPolicy(policy)
-    except ValueError as exc:
-        raise SealPolicyDenied(f"unknown seal policy {policy!r}") from exc
-    if svn is None or svn == current:
-        return policy, current
-    if policy is SealPolicy.MEASUREMENT:
-        raise SealPolicyDenied("an older security version applies to SealPolicy.SIGNER only")
-    if not 0 <= svn < current:
-        raise SealPolicyDenied(
-            f"security version {current} cannot derive keys of the newer version {svn}"
-        )
-    return policy, svn
-
-
-def derive_seal_key(root_key: bytes, *, backend: str, policy: SealPolicy, label: bytes) -> bytes:
-    """A 32-byte sealing key: HKDF-SHA256 over a hardware key, with the label as context.
-
-    The salt names the backend and the policy, so one hardware key never yields the same
-    sealing key for two policies.
-    """
-    salt = _SEAL_SALT + backend.encode() + b"\0" + policy.value.encode()
-    return HKDF(hashes.SHA256(), 32, salt, label).derive(root_key)
-
-
-# --- the kernel's devices -----------------------------------------------------------------
 
 
 class SevGuestDevice:

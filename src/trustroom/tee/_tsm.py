@@ -35,15 +35,17 @@ from types import TracebackType
 from trustroom.evidence import Evidence, SnpCollateral
 from trustroom.tee._attester import REPORT_DATA_SIZE, SealPolicy
 from trustroom.tee._errors import TeeUnavailable
-from trustroom.tee._ioctl import (
-    GuestRequest,
-    SevGuestDevice,
+from trustroom.tee._hardware import (
     check_report_data,
     parse_bound,
     read_file,
+    write_file,
+)
+from trustroom.tee._ioctl import (
+    GuestRequest,
+    SevGuestDevice,
     snp_seal_key,
     tdx_has_no_seal_key,
-    write_file,
 )
 
 __all__ = [
