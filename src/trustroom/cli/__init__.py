@@ -12,7 +12,7 @@ import typer
 
 from trustroom import __version__
 from trustroom._core.errors import TrustroomError
-from trustroom.cli import evidence, ratls, tee
+from trustroom.cli import attestation, evidence, ratls, tee
 from trustroom.cli._output import print_error
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(tee.app, name="tee")
 app.add_typer(ratls.app, name="ratls")
+app.add_typer(attestation.app, name="attestation")
 
 
 def _version(value: bool) -> None:
