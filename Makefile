@@ -28,8 +28,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Tests marked `postgres` run against a throwaway local server that scripts/test-postgres
+# installs (if absent) and starts; its URL reaches them through TRUSTROOM_TEST_DATABASE_URL.
 unit: $(STAMP)
-	$(BIN)/pytest
+	TRUSTROOM_TEST_DATABASE_URL="$$(scripts/test-postgres)" $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/evidence_vs_dcap_qvl.py
