@@ -1,0 +1,388 @@
+"""The key broker as a library: Trustee's KBS protocol 0.4.0 (RCAR) over a SQL store.
+
+::
+
+    broker = KeyBroker("sqlite:///kbs.db", resource_key=key, trust_sim=True)
+    challenge, session = broker.auth({"version": "0.4.0", "tee": "sim", "extra-params": {}})
+    token = broker.attest(session, attestation)          # evidence bound to nonce + TEE key
+    jwe = broker.resource(session, "default", "key", "1")  # or broker.resource(token, ...)
+
+All state is in the store, so any number of brokers on one database serve the same clients.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from trustroom.attestation import (
+    Appraisal,
+    ReferenceValues,
+    SigningKeys,
+    TokenIssuer,
+    appraise,
+    verify_token,
+)
+from trustroom.evidence import Collateral, VerificationResult, Verifier
+from trustroom.evidence.sources import CollateralSource
+from trustroom.kbs._binding import runtime_data, runtime_report_data
+from trustroom.kbs._errors import (
+    BindingMismatch,
+    EvidenceRejected,
+    InvalidRequest,
+    KbsError,
+    NonceReplayed,
+    PolicyDenied,
+    ProtocolVersionMismatch,
+    ResourceKeyInvalid,
+    ResourceNotFound,
+    SessionExpired,
+    SessionNotFound,
+    TokenInvalid,
+)
+from trustroom.kbs._evidence import check_tee, decode_primary_evidence
+from trustroom.kbs._jwe import check_tee_pubkey, encrypt_response
+from trustroom.kbs._policy import (
+    DEFAULT_POLICY,
+    PolicyDecision,
+    check_policy,
+    evaluate_policy,
+    policy_data,
+)
+from trustroom.kbs._sealing import ResourceCipher
+from trustroom.kbs._store import KbsStore
+
+__all__ = ["PROTOCOL_VERSION", "RESOURCE_POLICY_ID", "KeyBroker"]
+
+PROTOCOL_VERSION = "0.4.0"
+RESOURCE_POLICY_ID = "resource-policy"
+_SIGNING_KEYS_ID = "ear"
+_STATUS_RANK = {"affirming": 0, "warning": 1, "none": 2, "contraindicated": 3}
+# Where Trustee's KBS looks for the TEE key in a token (kbs/src/token), ours first.
+_TEE_KEY_PATHS = (
+    ("submods", "cpu0", "ear.veraison.annotated-evidence", "runtime_data_claims", "tee-pubkey"),
+    ("customized_claims", "runtime_data", "tee-pubkey"),
+)
+
+log = logging.getLogger("trustroom.kbs")
+
+SimCollateral = Collateral | Callable[[datetime], Collateral]
+
+
+def _dig(data: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(data, Mapping):
+            return None
+        data = data.get(part)
+    return data
+
+
+def _field(data: Mapping[str, Any], name: str, kind: type) -> Any:
+    value = data.get(name)
+    if not isinstance(value, kind):
+        raise InvalidRequest(f"{name!r} must be a JSON {kind.__name__}")
+    return value
+
+
+class KeyBroker:
+    """Releases secrets to attested TEEs under a resource policy; see the module docstring.
+
+    ``resource_key`` encrypts resources at rest (without one, resources cannot be stored or
+    served). ``trust_sim`` accepts trustroom's simulated TEE, whose evidence is verified
+    against ``sim_collateral`` (this host's, ``trustroom.tee.sim_collateral``, by default);
+    hardware evidence gets its collateral from ``collateral_source`` (e.g.
+    ``trustroom.evidence.sources.CachedSource(DefaultSource())``). Even with ``trust_sim`` the
+    default resource policy refuses simulated evidence: a policy must name it.
+    """
+
+    def __init__(
+        self,
+        store: KbsStore | str | None = None,
+        *,
+        resource_key: ResourceCipher | bytes | None = None,
+        trust_sim: bool = False,
+        sim_collateral: SimCollateral | None = None,
+        collateral_source: CollateralSource | None = None,
+        session_timeout: timedelta = timedelta(minutes=5),
+        token_lifetime: timedelta = timedelta(minutes=5),
+        issuer: str = "trustroom-kbs",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.store = store if isinstance(store, KbsStore) else KbsStore(store)
+        if isinstance(resource_key, bytes):
+            resource_key = ResourceCipher(resource_key)
+        self._cipher = resource_key
+        self.trust_sim = trust_sim
+        self._verifier = Verifier(trust_sim=trust_sim)
+        self._sim_collateral = sim_collateral
+        self._collateral_source = collateral_source
+        self.session_timeout = session_timeout
+        self.token_lifetime = token_lifetime
+        self.issuer = issuer
+        self._clock = clock or (lambda: datetime.now(UTC))
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- protocol: auth ------------------------------------------------------------------
+
+    def auth(self, request: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        """``POST /auth``: a challenge and the new session's id (the ``kbs-session-id``)."""
+        if not isinstance(request, Mapping):
+            raise InvalidRequest("the auth request must be a JSON object")
+        version = request.get("version")
+        if version != PROTOCOL_VERSION:
+            raise ProtocolVersionMismatch(
+                f"protocol version {version!r} is not supported; this broker speaks "
+                f"{PROTOCOL_VERSION}"
+            )
+        tee = check_tee(request.get("tee"))
+        now = self.now()
+        self.store.purge_expired(now)
+        nonce = base64.b64encode(secrets.token_bytes(32)).decode()
+        session_id = secrets.token_hex(16)  # Trustee's uuid "simple" form is 32 hex digits too
+        self.store.create_session(session_id, tee, nonce, now + self.session_timeout)
+        return {"nonce": nonce, "extra-params": ""}, session_id
+
+    # -- protocol: attest ----------------------------------------------------------------
+
+    def attest(self, session_id: str, attestation: Mapping[str, Any]) -> str:
+        """``POST /attest``: verify bound evidence, appraise it, return an EAR token."""
+        now = self.now()
+        session = self.store.session(session_id)
+        if session is None:
+            raise SessionNotFound("no such session")
+        if session.expires_at <= now:
+            raise SessionExpired("the session has expired")
+        if not isinstance(attestation, Mapping):
+            raise InvalidRequest("the attestation must be a JSON object")
+        runtime = _field(attestation, "runtime-data", Mapping)
+        nonce = _field(runtime, "nonce", str)
+        tee_pubkey = _field(runtime, "tee-pubkey", Mapping)
+        check_tee_pubkey(tee_pubkey)
+        tee_evidence = _field(attestation, "tee-evidence", Mapping)
+        additional = tee_evidence.get("additional_evidence") or ""
+        if not isinstance(additional, str):
+            raise InvalidRequest("tee-evidence.additional_evidence must be a JSON string")
+        if session.state != "authed":
+            raise NonceReplayed("this session has attested already; its nonce is spent")
+        if nonce != session.nonce:
+            raise BindingMismatch("runtime-data.nonce is not this session's challenge")
+        # Consumed before verification, in the database: a replay racing the original on
+        # another replica loses too.
+        if not self.store.consume_nonce(nonce, now):
+            raise NonceReplayed("this challenge nonce was used already")
+        evidence = decode_primary_evidence(session.tee, tee_evidence.get("primary_evidence"))
+        result = self._verify(evidence, now)
+        if result.tee != session.tee:
+            raise EvidenceRejected(
+                f"the session declared TEE {session.tee!r} but the evidence is {result.tee!r}"
+            )
+        expected = runtime_report_data(nonce, tee_pubkey, additional)
+        if result.report_data != expected.hex():
+            raise BindingMismatch(
+                "the evidence's report data is not bound to this nonce and TEE public key",
+                expected=expected.hex(),
+                found=result.report_data,
+            )
+        appraisal = self._appraise(result)
+        claims = runtime_data(nonce, tee_pubkey, additional)
+        token = self._issuer(now).issue({"cpu0": appraisal}, runtime_data_claims=claims, at=now)
+        self.store.mark_attested(session_id, token, now + self.session_timeout)
+        log.info("attested session %s: %s %s", session_id, result.tee, appraisal.status)
+        return token
+
+    def _verify(self, evidence: bytes, at: datetime) -> VerificationResult:
+        from trustroom.evidence import is_sim_evidence
+
+        collateral: Collateral | None
+        if is_sim_evidence(evidence):
+            source = self._sim_collateral
+            if source is None and self.trust_sim:
+                from trustroom.tee import sim_collateral
+
+                source = sim_collateral
+            collateral = source(at) if callable(source) else source
+        elif self._collateral_source is not None:
+            collateral = self._collateral_source.collateral_for(evidence)
+        else:
+            collateral = None
+        result = self._verifier.verify(evidence, collateral=collateral, at=at)
+        if not result.verified:
+            raise EvidenceRejected(
+                "the evidence did not verify: " + ", ".join(result.error_codes),
+                errors=[e.to_dict() for e in result.errors],
+            )
+        return result
+
+    def _appraise(self, result: VerificationResult) -> Appraisal:
+        # The request names no workload, so the evidence is appraised against every stored
+        # reference for its TEE and the best fit is kept; its name is the token's
+        # ear.appraisal-policy-id, which policies may require.
+        candidates = [
+            ReferenceValues.from_dict(doc) for doc in self.store.reference_values().values()
+        ]
+        appraisals = [appraise(result, r) for r in candidates if result.tee in r.tee]
+        if not appraisals:
+            return appraise(result, None)
+        return min(appraisals, key=lambda a: (_STATUS_RANK.get(a.status, 9), len(a.reasons)))
+
+    # -- tokens ----------------------------------------------------------------------------
+
+    def signing_keys(self, at: datetime | None = None) -> SigningKeys:
+        """The token signing keys from the store, created or rotated there when due."""
+        when = at or self.now()
+        stored = self.store.signing_keys(_SIGNING_KEYS_ID)
+        if stored is None:
+            stored = self.store.init_signing_keys(
+                _SIGNING_KEYS_ID, SigningKeys.generate(at=when).to_dict()
+            )
+        keys = SigningKeys.from_dict(stored)
+        due = [w for w in keys.warnings(when) if not w.successor]
+        if due or not any(k.valid_at(when) for k in keys.keys):
+            # Rotate ahead of expiry (the silent-expiry pain, trustee #1555), compare-and-swap
+            # so that two replicas rotating at once end up with one agreed key set.
+            keys.rotate(at=when)
+            keys.prune(when)
+            if not self.store.replace_signing_keys(_SIGNING_KEYS_ID, stored, keys.to_dict()):
+                again = self.store.signing_keys(_SIGNING_KEYS_ID)
+                assert again is not None
+                keys = SigningKeys.from_dict(again)
+        return keys
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys that verify this broker's tokens (``/.well-known/jwks.json``)."""
+        return self.signing_keys().jwks(self.now())
+
+    def _issuer(self, at: datetime) -> TokenIssuer:
+        return TokenIssuer(self.signing_keys(at), issuer=self.issuer, lifetime=self.token_lifetime)
+
+    def verify_token(self, token: str) -> dict[str, Any]:
+        """The claims of a token this broker issued; TokenInvalid otherwise."""
+        now = self.now()
+        try:
+            claims = verify_token(
+                token, keys=self.signing_keys(now).jwks(now), at=now, issuer=self.issuer
+            )
+        except KbsError:
+            raise
+        except Exception as exc:  # the attestation module's typed errors, and malformed input
+            code = getattr(exc, "code", type(exc).__name__)
+            raise TokenInvalid(f"the attestation token was refused ({code}): {exc}") from exc
+        payload: dict[str, Any] = dict(claims.payload)
+        return payload
+
+    # -- protocol: resource --------------------------------------------------------------
+
+    def resource(self, credential: str, repo: str, type_: str, tag: str) -> dict[str, str]:
+        """``GET /resource/<repo>/<type>/<tag>`` for a session id or a bearer token: the
+        resource as JWE to the TEE key in the token, if the resource policy allows it."""
+        path = _resource_path(repo, type_, tag)
+        claims = self.verify_token(self._token_of(credential))
+        decision = self.decide(claims, repo, type_, tag)
+        if not decision.allow:
+            raise PolicyDenied(
+                f"the resource policy refused {path}: " + "; ".join(decision.reasons),
+                reasons=list(decision.reasons),
+                appraisal=_appraisal_reasons(claims),
+                claims=claims,
+            )
+        tee_pubkey = next(
+            (k for p in _TEE_KEY_PATHS if isinstance(k := _dig(claims, p), Mapping)), None
+        )
+        if tee_pubkey is None:
+            raise TokenInvalid("the token carries no tee-pubkey to encrypt the resource to")
+        plaintext = self._cipher_or_fail().unseal(path, self._sealed(path))
+        if _dig(claims, ("submods", "cpu0", "ear.veraison.annotated-evidence", "sim")):
+            log.warning("released %s to a SIMULATED TEE (no protection)", path)
+        return encrypt_response(tee_pubkey, plaintext)
+
+    def _token_of(self, credential: str) -> str:
+        if credential.count(".") == 2:
+            return credential  # a bearer JWT (passport mode)
+        now = self.now()
+        session = self.store.session(credential)
+        if session is None:
+            raise SessionNotFound("no such session")
+        if session.expires_at <= now:
+            raise SessionExpired("the session has expired")
+        if session.state != "attested" or session.token is None:
+            raise SessionNotFound("the session has not attested yet; POST /attest first")
+        return session.token
+
+    def _sealed(self, path: str) -> bytes:
+        sealed = self.store.resource(path)
+        if sealed is None:
+            raise ResourceNotFound(f"no resource at {path}")
+        return sealed
+
+    def _cipher_or_fail(self) -> ResourceCipher:
+        if self._cipher is None:
+            raise ResourceKeyInvalid(
+                "this broker has no resource key",
+                hint="Start it with --resource-key FILE (32 random bytes, raw, hex or base64).",
+            )
+        return self._cipher
+
+    def decide(self, claims: Mapping[str, Any], repo: str, type_: str, tag: str) -> PolicyDecision:
+        """The stored resource policy's decision (the default policy when none is stored)."""
+        rego = self.store.policy(RESOURCE_POLICY_ID) or DEFAULT_POLICY
+        return evaluate_policy(rego, claims, policy_data(repo, type_, tag))
+
+    # -- admin -----------------------------------------------------------------------------
+
+    def set_resource(self, repo: str, type_: str, tag: str, data: bytes) -> None:
+        path = _resource_path(repo, type_, tag)
+        self.store.put_resource(path, self._cipher_or_fail().seal(path, data), self.now())
+
+    def delete_resource(self, repo: str, type_: str, tag: str) -> None:
+        path = _resource_path(repo, type_, tag)
+        if not self.store.delete_resource(path):
+            raise ResourceNotFound(f"no resource at {path}")
+
+    def set_policy(self, rego: str) -> None:
+        """Install the resource policy, after checking that it compiles and defines allow."""
+        check_policy(rego)
+        self.store.put_policy(RESOURCE_POLICY_ID, rego, self.now())
+
+    def policy(self) -> str:
+        return self.store.policy(RESOURCE_POLICY_ID) or DEFAULT_POLICY
+
+    def set_reference_values(self, document: Mapping[str, Any]) -> ReferenceValues:
+        """Store a workload's reference values (``ReferenceValues.to_dict`` form) by name."""
+        reference = ReferenceValues.from_dict(document)
+        self.store.put_reference_values(reference.name, reference.to_dict(), self.now())
+        return reference
+
+    def explain(
+        self,
+        claims: Mapping[str, Any],
+        resource_path: tuple[str, str, str] = ("default", "key", "1"),
+        *,
+        policy: str | None = None,
+    ) -> PolicyDecision:
+        """Dry run: what ``policy`` (default: the installed one) decides for ``claims``."""
+        rego = policy if policy is not None else self.policy()
+        return evaluate_policy(rego, claims, policy_data(*resource_path))
+
+
+def _resource_path(repo: str, type_: str, tag: str) -> str:
+    for part in (repo, type_, tag):
+        if not part or "/" in part or part in (".", "..") or len(part) > 128:
+            raise InvalidRequest(f"resource path segment {part!r} is not allowed")
+    return f"{repo}/{type_}/{tag}"
+
+
+def _appraisal_reasons(claims: Mapping[str, Any]) -> dict[str, Any]:
+    submods = claims.get("submods")
+    if not isinstance(submods, Mapping):
+        return {}
+    return {
+        name: {"status": s.get("ear.status"), "reasons": s.get("trustroom.reasons", [])}
+        for name, s in submods.items()
+        if isinstance(s, Mapping)
+    }

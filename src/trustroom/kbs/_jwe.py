@@ -1,0 +1,108 @@
+"""The resource response: a flattened JWE encrypted to the TEE public key from the token.
+
+Trustee's default is ``ECDH-ES+A256KW`` with ``A256GCM`` (kbs/src/jwe/mod.rs); its clients may
+also send an RSA key for ``RSA-OAEP-256``. Trustee's clients read the ephemeral key (``epk``)
+from the *protected* header, while jwcrypto puts it in the per-recipient header of a flattened
+JWE; so the JWE is assembled here with ``cryptography`` (RFC 7516/7518, a few lines) and
+decrypted with stock jwcrypto on the client side, which the tests check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
+from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+from jwcrypto import jwe, jwk
+
+from trustroom.kbs._errors import InvalidRequest
+
+__all__ = ["check_tee_pubkey", "decrypt_response", "encrypt_response"]
+
+_ALGORITHMS = {"EC": "ECDH-ES+A256KW", "RSA": "RSA-OAEP-256"}
+_CURVES: dict[str, ec.EllipticCurve] = {
+    "P-256": ec.SECP256R1(),
+    "P-384": ec.SECP384R1(),
+    "P-521": ec.SECP521R1(),
+}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def check_tee_pubkey(value: Any) -> jwk.JWK:
+    """The client's TEE key as a public JWK, refusing anything we would not encrypt to."""
+    if not isinstance(value, Mapping):
+        raise InvalidRequest("runtime-data.tee-pubkey must be a JWK object")
+    kty = value.get("kty")
+    if kty not in _ALGORITHMS:
+        raise InvalidRequest(f"tee-pubkey kty {kty!r} is not supported; use EC (P-256) or RSA")
+    alg = value.get("alg", _ALGORITHMS[kty])
+    if alg != _ALGORITHMS[kty]:
+        raise InvalidRequest(
+            f"tee-pubkey alg {alg!r} is not supported for {kty}; use {_ALGORITHMS[kty]}",
+            hint="RSA1_5 is refused (padding oracle); Trustee's default is ECDH-ES+A256KW.",
+        )
+    if kty == "EC" and value.get("crv") not in _CURVES:
+        raise InvalidRequest(f"tee-pubkey curve {value.get('crv')!r} is not supported")
+    if "d" in value or "p" in value:
+        raise InvalidRequest("tee-pubkey contains private key material; send the public key only")
+    try:
+        return jwk.JWK(**{k: v for k, v in value.items() if isinstance(v, str)})
+    except Exception as exc:  # jwcrypto raises several unrelated types for bad keys
+        raise InvalidRequest(f"tee-pubkey is not a valid JWK: {exc}") from exc
+
+
+def _concat_kdf(shared: bytes, alg: str) -> bytes:
+    # RFC 7518 §4.6.2: AlgorithmID, empty PartyUInfo/PartyVInfo, SuppPubInfo = key bits.
+    def field(data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + data
+
+    other = field(alg.encode()) + field(b"") + field(b"") + struct.pack(">I", 256)
+    return ConcatKDFHash(hashes.SHA256(), 32, other).derive(shared)
+
+
+def encrypt_response(tee_pubkey: Mapping[str, Any], payload: bytes) -> dict[str, str]:
+    """``payload`` as flattened JWE JSON (protected, encrypted_key, iv, ciphertext, tag)."""
+    key = check_tee_pubkey(tee_pubkey)
+    public = key.get_op_key("wrapKey")
+    cek = os.urandom(32)
+    header: dict[str, Any] = {"alg": _ALGORITHMS[str(tee_pubkey["kty"])], "enc": "A256GCM"}
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        ephemeral = ec.generate_private_key(public.curve)
+        kek = _concat_kdf(ephemeral.exchange(ec.ECDH(), public), header["alg"])
+        encrypted_key = aes_key_wrap(kek, cek)
+        epk = jwk.JWK.from_pyca(ephemeral.public_key()).export_public(as_dict=True)
+        header["epk"] = {k: epk[k] for k in ("crv", "kty", "x", "y")}
+    elif isinstance(public, rsa.RSAPublicKey):
+        oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+        encrypted_key = public.encrypt(cek, oaep)
+    else:  # pragma: no cover - check_tee_pubkey admits EC and RSA only
+        raise InvalidRequest("unsupported tee-pubkey")
+    protected = _b64(json.dumps(header, separators=(",", ":")).encode())
+    iv = os.urandom(12)
+    # RFC 7516 §5.1: the AAD is the ASCII of the encoded protected header.
+    sealed = AESGCM(cek).encrypt(iv, payload, protected.encode())
+    return {
+        "protected": protected,
+        "encrypted_key": _b64(encrypted_key),
+        "iv": _b64(iv),
+        "ciphertext": _b64(sealed[:-16]),
+        "tag": _b64(sealed[-16:]),
+    }
+
+
+def decrypt_response(private_key: jwk.JWK, response: Mapping[str, Any]) -> bytes:
+    """The plaintext of a resource response, with the client's private TEE key."""
+    token = jwe.JWE()
+    token.deserialize(json.dumps(dict(response)), key=private_key)
+    return bytes(token.payload)

@@ -1,0 +1,124 @@
+"""Resource policies in Rego, evaluated with regopy (rego-cpp), as Trustee users write them.
+
+``input`` is the verified attestation token's claims, ``data`` is
+``{"plugin": "resource", "resource-path": [repo, type, tag], "query": {}}`` and the decision is
+``data.policy.allow`` (anything but ``true`` denies). Beyond Trustee, a policy may define
+``data.policy.reasons``, a set of strings saying why it would deny; denials carry them, so
+that a refused client learns what to fix (trustee #719).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from regopy import Interpreter, RegoError
+
+from trustroom.kbs._errors import PolicyInvalid
+
+__all__ = ["DEFAULT_POLICY", "PolicyDecision", "check_policy", "evaluate_policy", "policy_data"]
+
+# Trustee's default.rego denies its `sample` TEE but lets contraindicated hardware through, and
+# its affirming.rego lets `sample` through once reference values exist (reference §2.9, §7.4).
+# This default closes both gaps: no simulated or sample evidence, nothing contraindicated.
+DEFAULT_POLICY = """\
+package policy
+
+import rego.v1
+
+default allow := false
+
+cpu0 := object.get(object.get(input, "submods", {}), "cpu0", {})
+
+evidence := object.get(cpu0, "ear.veraison.annotated-evidence", {})
+
+status := object.get(cpu0, "ear.status", "none")
+
+allow if {
+	data.plugin == "resource"
+	count(reasons) == 0
+}
+
+reasons contains "the token has no cpu0 appraisal" if count(cpu0) == 0
+
+sim_reason := "the evidence comes from the simulated TEE (sim), which protects nothing"
+
+reasons contains concat("; ", [sim_reason, "a policy must allow sim explicitly"]) if {
+	evidence.sim
+}
+
+reasons contains "the evidence comes from CoCo's sample TEE, which has no root of trust" if {
+	evidence.sample
+}
+
+reasons contains sprintf("the appraisal status is %v", [status]) if {
+	status == "contraindicated"
+}
+"""
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """What a policy said: ``allow``, its ``reasons`` and the input it saw."""
+
+    allow: bool
+    reasons: tuple[str, ...] = ()
+    claims: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allow": self.allow,
+            "reasons": list(self.reasons),
+            "claims": dict(self.claims),
+            "data": dict(self.data),
+        }
+
+
+def policy_data(repo: str, type_: str, tag: str) -> dict[str, Any]:
+    """The ``data`` document of a resource request, as Trustee builds it."""
+    return {"plugin": "resource", "resource-path": [repo, type_, tag], "query": {}}
+
+
+def _evaluate(rego: str, claims: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    interpreter = Interpreter()
+    try:
+        interpreter.add_module("policy.rego", rego)
+        interpreter.set_input_term(json.dumps(claims))
+        interpreter.add_data_json(json.dumps(data))
+        # Query the whole package through object.get: regopy aborts the process when a
+        # binding of an undefined result is read, and this query is always defined.
+        output = interpreter.query('x := object.get(data, "policy", {})')
+    except RegoError as exc:
+        raise PolicyInvalid(f"the resource policy does not compile: {exc}") from exc
+    if not output.ok():
+        raise PolicyInvalid(f"the resource policy failed to evaluate: {output}")
+    result = json.loads(output.binding("x").json())
+    if not isinstance(result, dict):
+        raise PolicyInvalid("data.policy is not an object; the policy must be 'package policy'")
+    return result
+
+
+def evaluate_policy(
+    rego: str, claims: Mapping[str, Any], data: Mapping[str, Any]
+) -> PolicyDecision:
+    """Evaluate ``rego`` on ``claims`` (input) and ``data``; raises PolicyInvalid if broken."""
+    result = _evaluate(rego, claims, data)
+    raw = result.get("reasons", [])
+    reasons: Sequence[Any] = raw if isinstance(raw, list) else [raw]
+    allow = result.get("allow") is True
+    explained = tuple(str(r) for r in reasons)
+    if not allow and not explained:
+        explained = ("data.policy.allow is not true (the policy gave no reasons)",)
+    return PolicyDecision(allow, explained, dict(claims), dict(data))
+
+
+def check_policy(rego: str) -> None:
+    """Refuse a policy that does not compile or has no ``package policy`` with an ``allow``."""
+    if "package policy" not in rego:
+        raise PolicyInvalid("the resource policy must be in 'package policy'")
+    result = _evaluate(rego, {}, policy_data("repo", "type", "tag"))
+    if "allow" not in result:
+        raise PolicyInvalid("the resource policy defines no 'allow' (use 'default allow := false')")

@@ -1,0 +1,227 @@
+"""Everything the broker needs to serve a client, in SQL (SQLAlchemy Core).
+
+Sessions, used nonces, sealed resources, the resource policy, reference values and the token
+signing keys all live in the database, none in process memory, so several broker processes on
+one database (PostgreSQL for real replicas) serve the same clients: a client may ``auth`` on
+one and ``attest`` on another (Trustee's in-memory sessions prevented this: trustee #1092).
+Cross-process races are settled by the database: a nonce is consumed by an INSERT on its
+primary key, and the first process to store a signing key wins.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from trustroom._core.paths import trustroom_home
+
+__all__ = ["KbsStore", "SessionRow", "default_database_url"]
+
+_metadata = sa.MetaData()
+
+_sessions = sa.Table(
+    "kbs_sessions",
+    _metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),  # "authed" or "attested"
+    sa.Column("tee", sa.String(32), nullable=False),
+    sa.Column("nonce", sa.String(128), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),  # Unix seconds
+    sa.Column("token", sa.Text, nullable=True),
+)
+_used_nonces = sa.Table(
+    "kbs_used_nonces",
+    _metadata,
+    sa.Column("nonce", sa.String(128), primary_key=True),
+    sa.Column("used_at", sa.BigInteger, nullable=False),
+)
+_resources = sa.Table(
+    "kbs_resources",
+    _metadata,
+    sa.Column("path", sa.String(512), primary_key=True),
+    sa.Column("sealed", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+_policies = sa.Table(
+    "kbs_policies",
+    _metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("rego", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+_reference_values = sa.Table(
+    "kbs_reference_values",
+    _metadata,
+    sa.Column("name", sa.String(256), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),  # ReferenceValues.to_dict() as JSON
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+_signing_keys = sa.Table(
+    "kbs_signing_keys",
+    _metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+)
+
+
+def default_database_url() -> str:
+    """``sqlite:///$TRUSTROOM_HOME/kbs/kbs.db`` (the directory is created on first use)."""
+    return f"sqlite:///{trustroom_home() / 'kbs' / 'kbs.db'}"
+
+
+def _epoch(at: datetime) -> int:
+    return int(at.astimezone(UTC).timestamp())
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    id: str
+    state: str
+    tee: str
+    nonce: str
+    expires_at: datetime
+    token: str | None
+
+
+class KbsStore:
+    """The broker's tables on one SQLAlchemy engine; creates them if missing."""
+
+    def __init__(self, url: str | None = None, *, engine: sa.Engine | None = None) -> None:
+        if engine is None:
+            url = url or default_database_url()
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url)
+        self.engine = engine
+        _metadata.create_all(engine)
+
+    # -- sessions ----------------------------------------------------------------------
+
+    def create_session(self, session_id: str, tee: str, nonce: str, expires: datetime) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                _sessions.insert().values(
+                    id=session_id,
+                    state="authed",
+                    tee=tee,
+                    nonce=nonce,
+                    expires_at=_epoch(expires),
+                    token=None,
+                )
+            )
+
+    def session(self, session_id: str) -> SessionRow | None:
+        with self.engine.connect() as db:
+            row = db.execute(_sessions.select().where(_sessions.c.id == session_id)).first()
+        if row is None:
+            return None
+        return SessionRow(
+            row.id, row.state, row.tee, row.nonce,
+            datetime.fromtimestamp(row.expires_at, UTC), row.token,
+        )  # fmt: skip
+
+    def mark_attested(self, session_id: str, token: str, expires: datetime) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                _sessions.update()
+                .where(_sessions.c.id == session_id)
+                .values(state="attested", token=token, expires_at=_epoch(expires))
+            )
+
+    def consume_nonce(self, nonce: str, at: datetime) -> bool:
+        """Record ``nonce`` as used; False if some process (this or another) already did."""
+        try:
+            with self.engine.begin() as db:
+                db.execute(_used_nonces.insert().values(nonce=nonce, used_at=_epoch(at)))
+        except IntegrityError:
+            return False
+        return True
+
+    def purge_expired(self, at: datetime, *, keep_nonces_for: int = 86400) -> None:
+        """Drop expired sessions, and used nonces older than any session could be."""
+        now = _epoch(at)
+        with self.engine.begin() as db:
+            db.execute(_sessions.delete().where(_sessions.c.expires_at < now))
+            db.execute(_used_nonces.delete().where(_used_nonces.c.used_at < now - keep_nonces_for))
+
+    # -- resources -----------------------------------------------------------------------
+
+    def put_resource(self, path: str, sealed: bytes, at: datetime) -> None:
+        self._upsert(_resources, "path", path, sealed=sealed, updated_at=_epoch(at))
+
+    def resource(self, path: str) -> bytes | None:
+        with self.engine.connect() as db:
+            value = db.execute(
+                sa.select(_resources.c.sealed).where(_resources.c.path == path)
+            ).scalar()
+        return bytes(value) if value is not None else None
+
+    def delete_resource(self, path: str) -> bool:
+        with self.engine.begin() as db:
+            result = db.execute(_resources.delete().where(_resources.c.path == path))
+        return bool(result.rowcount)
+
+    # -- policies and reference values ----------------------------------------------------
+
+    def put_policy(self, policy_id: str, rego: str, at: datetime) -> None:
+        self._upsert(_policies, "id", policy_id, rego=rego, updated_at=_epoch(at))
+
+    def policy(self, policy_id: str) -> str | None:
+        with self.engine.connect() as db:
+            value = db.execute(sa.select(_policies.c.rego).where(_policies.c.id == policy_id))
+            return value.scalar()
+
+    def put_reference_values(self, name: str, document: dict[str, Any], at: datetime) -> None:
+        text = json.dumps(document, sort_keys=True)
+        self._upsert(_reference_values, "name", name, document=text, updated_at=_epoch(at))
+
+    def reference_values(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as db:
+            rows = db.execute(sa.select(_reference_values.c.name, _reference_values.c.document))
+            return {row.name: json.loads(row.document) for row in rows}
+
+    # -- signing keys --------------------------------------------------------------------
+
+    def signing_keys(self, key_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as db:
+            value = db.execute(
+                sa.select(_signing_keys.c.document).where(_signing_keys.c.id == key_id)
+            ).scalar()
+        return json.loads(value) if value is not None else None
+
+    def init_signing_keys(self, key_id: str, document: dict[str, Any]) -> dict[str, Any]:
+        """Store ``document`` unless keys exist already; return the stored ones either way."""
+        try:
+            with self.engine.begin() as db:
+                db.execute(_signing_keys.insert().values(id=key_id, document=json.dumps(document)))
+        except IntegrityError:
+            pass  # another process got there first: everyone uses its keys
+        stored = self.signing_keys(key_id)
+        assert stored is not None
+        return stored
+
+    def replace_signing_keys(self, key_id: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Compare-and-swap: store ``new`` only if ``old`` is still stored."""
+        with self.engine.begin() as db:
+            result = db.execute(
+                _signing_keys.update()
+                .where(_signing_keys.c.id == key_id)
+                .where(_signing_keys.c.document == json.dumps(old))
+                .values(document=json.dumps(new))
+            )
+        return bool(result.rowcount)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _upsert(self, table: sa.Table, key: str, value: str, **columns: Any) -> None:
+        # Portable upsert (SQLite and PostgreSQL alike): update, insert if nothing was there.
+        with self.engine.begin() as db:
+            result = db.execute(table.update().where(table.c[key] == value).values(**columns))
+            if not result.rowcount:
+                db.execute(table.insert().values({key: value, **columns}))

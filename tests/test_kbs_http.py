@@ -1,0 +1,176 @@
+"""The broker over HTTP: admin authentication on every route, and a real end-to-end run."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from trustroom.kbs import KbsAdmin, KbsClient, KbsRemoteError, mint_admin_token
+from trustroom.kbs._app import ADMIN_ROUTES
+from trustroom.tee import SimAttester, SimWorkload
+
+MRENCLAVE = hashlib.sha256(b"kbs http workload").digest()
+MRSIGNER = hashlib.sha256(b"kbs http signer").digest()
+
+
+def _sim_policy(mrenclave: str) -> str:
+    """The sim TEE, this measurement, every appraisal rule but simulated_tee held."""
+    return f"""package policy
+import rego.v1
+default allow := false
+cpu0 := input.submods.cpu0
+allow if {{
+    data.plugin == "resource"
+    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave == "{mrenclave}"
+    every r in cpu0["trustroom.reasons"] {{ r.rule == "simulated_tee" }}
+}}
+reasons contains "measurement differs" if {{
+    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave != "{mrenclave}"
+}}
+"""
+
+
+@pytest.fixture(scope="module")
+def admin_key() -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kbs")
+
+
+@pytest.fixture
+def client(server: tuple[str, ed25519.Ed25519PrivateKey]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server[0]) as http:
+        yield http
+
+
+@pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
+def test_every_admin_route_refuses_anonymous_and_wrong_keys(
+    client: httpx.Client, method: str, path: str
+) -> None:
+    wrong = mint_admin_token(ed25519.Ed25519PrivateKey.generate())
+    for headers in ({}, {"Authorization": f"Bearer {wrong}"}, {"Authorization": "Bearer x.y.z"}):
+        response = client.request(method, path, headers=headers, content=b"{}")
+        assert response.status_code == 401, (method, path, headers)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["code"] == "kbs_admin_auth_failed"
+
+
+def test_expired_admin_token_is_refused(
+    client: httpx.Client, admin_key: ed25519.Ed25519PrivateKey
+) -> None:
+    token = mint_admin_token(admin_key, lifetime=timedelta(seconds=-120))
+    response = client.post("/kbs/v0/resource-policy", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+def test_admin_routes_work_with_the_right_key(
+    client: httpx.Client, admin_key: ed25519.Ed25519PrivateKey
+) -> None:
+    headers = {"Authorization": f"Bearer {mint_admin_token(admin_key)}"}
+    assert client.post("/kbs/v0/resource/a/b/c", content=b"s", headers=headers).status_code == 200
+    assert client.delete("/kbs/v0/resource/a/b/c", headers=headers).status_code == 200
+    missing = client.delete("/kbs/v0/resource/a/b/c", headers=headers)
+    assert missing.status_code == 404 and missing.json()["type"].endswith("resource_not_found")
+
+
+def test_protocol_errors_are_problem_json(client: httpx.Client) -> None:
+    response = client.post("/kbs/v0/auth", json={"version": "0.1.0", "tee": "sim"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "kbs_protocol_version_mismatch" and body["hint"] and body["detail"]
+    assert client.post("/kbs/v0/attest", json={}).json()["code"] == "kbs_session_not_found"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(
+    home: Path, admin_key: ed25519.Ed25519PrivateKey
+) -> Iterator[tuple[str, ed25519.Ed25519PrivateKey]]:
+    public = home / "admin.pub"
+    public.write_bytes(
+        admin_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    (home / "resource.key").write_text(os.urandom(32).hex())
+    port = _free_port()
+    env = {**os.environ, "TRUSTROOM_HOME": str(home / "home")}
+    command = [
+        sys.executable, "-c", "from trustroom.cli.kbs import app; app()", "serve",
+        "--db", f"sqlite:///{home / 'kbs.db'}", "--port", str(port),
+        "--admin-key", str(public), "--resource-key", str(home / "resource.key"),
+        "--trust-sim",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{url}/healthz").is_success:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the broker did not start")
+        yield url, admin_key
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_end_to_end_with_a_real_server(
+    server: tuple[str, ed25519.Ed25519PrivateKey],
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    # Client and server share TRUSTROOM_HOME, hence one simulated platform (as on one host).
+    monkeypatch.setenv("TRUSTROOM_HOME", str(home / "home"))
+    url, key = server
+    admin = KbsAdmin(url, key)
+    request.addfinalizer(admin.close)
+    admin.set_resource("default", "key", "1", b"shhhhhhh")
+    attester = SimAttester(SimWorkload(MRENCLAVE, MRSIGNER))
+
+    with pytest.raises(KbsRemoteError) as denied, KbsClient(url, attester) as first:
+        first.get_resource("default", "key", "1")
+    assert denied.value.details["remote_code"] == "policy_denied"
+    assert denied.value.details["status"] == 403
+    assert any("simulated TEE" in r for r in denied.value.details["reasons"])
+
+    admin.set_policy(_sim_policy(MRENCLAVE.hex()))
+    admin.set_reference_values(
+        {"name": "demo", "tee": ["sim"], "measurements": {"mrenclave": [MRENCLAVE.hex()]}}
+    )
+    client = KbsClient(url, attester)
+    request.addfinalizer(client.close)
+    assert client.get_resource("default", "key", "1") == b"shhhhhhh"
+    explained = admin.explain(token=client.token)
+    assert explained["allow"] is True
+
+    other = SimAttester(SimWorkload(hashlib.sha256(b"other").digest(), MRSIGNER))
+    with pytest.raises(KbsRemoteError) as denied, KbsClient(url, other) as third:
+        third.get_resource("default", "key", "1")
+    assert "measurement differs" in denied.value.details["reasons"]

@@ -1,0 +1,351 @@
+"""The KBS protocol in-process: binding vector, JWE interop, sessions, nonces, policies."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jwcrypto import jwk
+
+from trustroom.kbs import (
+    DEFAULT_POLICY,
+    BindingMismatch,
+    EvidenceRejected,
+    InvalidRequest,
+    KeyBroker,
+    NonceReplayed,
+    PolicyDenied,
+    PolicyInvalid,
+    ProtocolVersionMismatch,
+    ResourceCipher,
+    ResourceKeyInvalid,
+    ResourceNotFound,
+    SessionExpired,
+    SessionNotFound,
+    TokenInvalid,
+    UnsupportedTee,
+    canonical_json,
+    runtime_data_digest,
+    runtime_report_data,
+)
+from trustroom.kbs._attest import attestation_message, new_tee_key
+from trustroom.kbs._jwe import decrypt_response, encrypt_response
+from trustroom.tee import SimAttester, SimWorkload, sim_collateral
+
+MRENCLAVE = hashlib.sha256(b"kbs test workload").digest()
+MRSIGNER = hashlib.sha256(b"kbs test signer").digest()
+
+
+def sim_policy(mrenclave: str) -> str:
+    """A dev policy: the sim TEE, this measurement, every other appraisal rule held."""
+    return f"""package policy
+import rego.v1
+default allow := false
+cpu0 := input.submods.cpu0
+allow if {{
+    data.plugin == "resource"
+    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave == "{mrenclave}"
+    every r in cpu0["trustroom.reasons"] {{ r.rule == "simulated_tee" }}
+}}
+reasons contains "measurement differs" if {{
+    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave != "{mrenclave}"
+}}
+"""
+
+
+def reference(mrenclave: bytes = MRENCLAVE) -> dict[str, Any]:
+    return {"name": "demo", "tee": ["sim"], "measurements": {"mrenclave": [mrenclave.hex()]}}
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def broker(tmp_path: Path, clock: Clock) -> KeyBroker:
+    b = KeyBroker(
+        f"sqlite:///{tmp_path / 'kbs.db'}",
+        resource_key=os.urandom(32),
+        trust_sim=True,
+        sim_collateral=sim_collateral(),
+        clock=clock,
+    )
+    b.set_resource("default", "key", "1", b"shhhhhhh")
+    return b
+
+
+def attester(mrenclave: bytes = MRENCLAVE) -> SimAttester:
+    return SimAttester(SimWorkload(mrenclave, MRSIGNER))
+
+
+def handshake(broker: KeyBroker, att: SimAttester | None = None) -> tuple[str, jwk.JWK, str]:
+    challenge, session = broker.auth({"version": "0.4.0", "tee": "sim", "extra-params": {}})
+    key = new_tee_key()
+    token = broker.attest(session, attestation_message(att or attester(), challenge["nonce"], key))
+    return session, key, token
+
+
+# -- binding -------------------------------------------------------------------------------
+
+
+def test_trustee_runtime_data_vector() -> None:
+    # attestation-service/src/lib.rs unit test vector (reference §2.5).
+    data = {"b": 1, "a": "test", "c": {"d": "e"}}
+    assert canonical_json(data) == b'{"a":"test","b":1,"c":{"d":"e"}}'
+    assert hashlib.sha384(canonical_json(data)).hexdigest() == (
+        "e71ce8e70d814ba6639c3612ebee0ff1f76f650f8dbb5e47157e0f3f525cd22c"
+        "4597480a186427c813ca941da78870c3"
+    )
+
+
+def test_sample_binding_vector() -> None:
+    # Reference §2.5 worked example: RFC 7517 A.1 P-256 key, nonce = base64(bytes 0..31).
+    nonce = base64.b64encode(bytes(range(32))).decode()
+    key = {
+        "kty": "EC", "crv": "P-256", "alg": "ECDH-ES+A256KW",
+        "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+        "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM",
+    }  # fmt: skip
+    digest = runtime_data_digest(nonce, key)
+    assert digest.hex() == (
+        "8a6244441b1b1171b3a1d56a693d4ce116c1f9ca1ae558bc"
+        "5f59d46dada54cf49e92a361ab2472c434652fed5887f16d"
+    )
+    assert runtime_report_data(nonce, key) == digest + bytes(16)
+
+
+# -- JWE -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", [{"kty": "EC", "crv": "P-256"}, {"kty": "RSA", "size": 2048}])
+def test_jwe_decrypts_with_stock_jwcrypto(spec: dict[str, Any]) -> None:
+    key = jwk.JWK.generate(**spec)
+    response = encrypt_response(key.export_public(as_dict=True), b"shhhhhhh")
+    assert set(response) == {"protected", "encrypted_key", "iv", "ciphertext", "tag"}
+    header = json.loads(base64.urlsafe_b64decode(response["protected"] + "=="))
+    assert header["enc"] == "A256GCM"
+    if spec["kty"] == "EC":
+        assert header["alg"] == "ECDH-ES+A256KW" and header["epk"]["crv"] == "P-256"
+    assert decrypt_response(key, response) == b"shhhhhhh"
+
+
+def test_jwe_refuses_weak_or_private_keys() -> None:
+    key = jwk.JWK.generate(kty="RSA", size=2048)
+    with pytest.raises(InvalidRequest):
+        encrypt_response({**key.export_public(as_dict=True), "alg": "RSA1_5"}, b"x")
+    ec_key = jwk.JWK.generate(kty="EC", crv="P-256")
+    with pytest.raises(InvalidRequest):
+        encrypt_response(ec_key.export_private(as_dict=True), b"x")
+
+
+# -- auth --------------------------------------------------------------------------------
+
+
+def test_auth_accepts_trustee_request_as_is(broker: KeyBroker) -> None:
+    request = {
+        "version": "0.4.0",
+        "tee": "tdx",
+        "extra-params": {"supported-hash-algorithms": ["sha256", "sha384", "sha512", "sm3"]},
+    }
+    challenge, session = broker.auth(request)
+    assert challenge["extra-params"] == ""
+    assert len(base64.b64decode(challenge["nonce"])) == 32
+    assert len(session) == 32
+
+
+def test_auth_refusals(broker: KeyBroker) -> None:
+    with pytest.raises(ProtocolVersionMismatch):
+        broker.auth({"version": "0.3.0", "tee": "sim"})
+    with pytest.raises(UnsupportedTee, match="sample"):
+        broker.auth({"version": "0.4.0", "tee": "sample"})
+    with pytest.raises(UnsupportedTee, match="does not verify yet"):
+        broker.auth({"version": "0.4.0", "tee": "az-snp-vtpm"})
+    with pytest.raises(UnsupportedTee, match="unknown"):
+        broker.auth({"version": "0.4.0", "tee": "quantum"})
+
+
+# -- attest --------------------------------------------------------------------------------
+
+
+def test_attest_issues_a_token_with_the_tee_key(broker: KeyBroker) -> None:
+    _, key, token = handshake(broker)
+    claims = broker.verify_token(token)
+    cpu0 = claims["submods"]["cpu0"]
+    annotated = cpu0["ear.veraison.annotated-evidence"]
+    assert cpu0["ear.status"] == "contraindicated"  # sim, no reference values
+    assert annotated["sim"]["measurements"]["mrenclave"] == MRENCLAVE.hex()
+    public = annotated["runtime_data_claims"]["tee-pubkey"]
+    assert public["x"] == key.export_public(as_dict=True)["x"]
+
+
+def test_replayed_attestation_is_refused(broker: KeyBroker) -> None:
+    challenge, session = broker.auth({"version": "0.4.0", "tee": "sim"})
+    message = attestation_message(attester(), challenge["nonce"], new_tee_key())
+    broker.attest(session, message)
+    with pytest.raises(NonceReplayed):
+        broker.attest(session, message)
+
+
+def test_nonce_of_another_session_is_refused(broker: KeyBroker) -> None:
+    first, _ = broker.auth({"version": "0.4.0", "tee": "sim"})
+    _, session = broker.auth({"version": "0.4.0", "tee": "sim"})
+    with pytest.raises(BindingMismatch, match="challenge"):
+        broker.attest(session, attestation_message(attester(), first["nonce"], new_tee_key()))
+
+
+def test_evidence_bound_to_another_key_is_refused(broker: KeyBroker) -> None:
+    challenge, session = broker.auth({"version": "0.4.0", "tee": "sim"})
+    message = attestation_message(attester(), challenge["nonce"], new_tee_key())
+    other = new_tee_key().export_public(as_dict=True)
+    message["runtime-data"]["tee-pubkey"] = {**other, "alg": "ECDH-ES+A256KW"}
+    with pytest.raises(BindingMismatch, match="not bound"):
+        broker.attest(session, message)
+
+
+def test_expired_session_is_refused(broker: KeyBroker, clock: Clock) -> None:
+    challenge, session = broker.auth({"version": "0.4.0", "tee": "sim"})
+    message = attestation_message(attester(), challenge["nonce"], new_tee_key())
+    clock.now += timedelta(minutes=6)
+    with pytest.raises((SessionExpired, SessionNotFound)):
+        broker.attest(session, message)
+
+
+def test_unknown_session_is_refused(broker: KeyBroker) -> None:
+    with pytest.raises(SessionNotFound):
+        broker.attest("0" * 32, {})
+
+
+def test_sim_evidence_refused_without_trust_sim(tmp_path: Path) -> None:
+    b = KeyBroker(f"sqlite:///{tmp_path / 'x.db'}", sim_collateral=sim_collateral())
+    challenge, session = b.auth({"version": "0.4.0", "tee": "sim"})
+    with pytest.raises(EvidenceRejected, match="untrusted_root"):
+        b.attest(session, attestation_message(attester(), challenge["nonce"], new_tee_key()))
+
+
+def test_declared_tee_must_match_evidence(broker: KeyBroker) -> None:
+    challenge, session = broker.auth({"version": "0.4.0", "tee": "sgx"})
+    message = attestation_message(attester(), challenge["nonce"], new_tee_key())
+    with pytest.raises(EvidenceRejected, match="declared TEE 'sgx'"):
+        broker.attest(session, message)
+
+
+# -- resources and policy --------------------------------------------------------------------
+
+
+def test_default_policy_denies_sim_with_an_explanation(broker: KeyBroker) -> None:
+    session, _, _ = handshake(broker)
+    with pytest.raises(PolicyDenied) as denied:
+        broker.resource(session, "default", "key", "1")
+    error = denied.value
+    assert error.status == 403
+    assert any("simulated TEE" in r for r in error.details["reasons"])
+    assert error.details["claims"]["submods"]["cpu0"]["ear.status"] == "contraindicated"
+    rules = {r["rule"] for r in error.details["appraisal"]["cpu0"]["reasons"]}
+    assert {"simulated_tee", "measurements"} <= rules
+
+
+def test_sim_policy_allows_the_named_measurement_only(broker: KeyBroker) -> None:
+    broker.set_policy(sim_policy(MRENCLAVE.hex()))
+    broker.set_reference_values(reference())
+    session, key, token = handshake(broker)
+    assert decrypt_response(key, broker.resource(session, "default", "key", "1")) == b"shhhhhhh"
+    # The bearer token works too (Trustee's passport mode).
+    assert decrypt_response(key, broker.resource(token, "default", "key", "1")) == b"shhhhhhh"
+    # Other code is denied, with the reason.
+    other = hashlib.sha256(b"other code").digest()
+    session, _, _ = handshake(broker, attester(other))
+    with pytest.raises(PolicyDenied, match="measurement differs"):
+        broker.resource(session, "default", "key", "1")
+
+
+def test_reference_values_matter_to_the_sim_policy(broker: KeyBroker) -> None:
+    broker.set_policy(sim_policy(MRENCLAVE.hex()))
+    session, _, _ = handshake(broker)  # no reference values: executables unrecognised
+    with pytest.raises(PolicyDenied):
+        broker.resource(session, "default", "key", "1")
+
+
+def test_missing_resource_after_allow_is_404(broker: KeyBroker) -> None:
+    broker.set_policy(sim_policy(MRENCLAVE.hex()))
+    broker.set_reference_values(reference())
+    session, _, _ = handshake(broker)
+    with pytest.raises(ResourceNotFound):
+        broker.resource(session, "default", "key", "absent")
+
+
+def test_token_from_an_untrusted_issuer_is_refused(broker: KeyBroker, tmp_path: Path) -> None:
+    other = KeyBroker(
+        f"sqlite:///{tmp_path / 'other.db'}", trust_sim=True, sim_collateral=sim_collateral()
+    )
+    _, _, token = handshake(other)
+    with pytest.raises(TokenInvalid):
+        broker.resource(token, "default", "key", "1")
+
+
+def test_unattested_session_gets_nothing(broker: KeyBroker) -> None:
+    _, session = broker.auth({"version": "0.4.0", "tee": "sim"})
+    with pytest.raises(SessionNotFound, match="not attested"):
+        broker.resource(session, "default", "key", "1")
+
+
+def test_two_brokers_on_one_database_share_sessions(broker: KeyBroker, tmp_path: Path) -> None:
+    twin = KeyBroker(
+        broker.store, resource_key=None, trust_sim=True, sim_collateral=sim_collateral()
+    )
+    challenge, session = broker.auth({"version": "0.4.0", "tee": "sim"})
+    key = new_tee_key()
+    token = twin.attest(session, attestation_message(attester(), challenge["nonce"], key))
+    assert broker.verify_token(token)["submods"]["cpu0"]
+    assert broker.jwks() == twin.jwks()
+
+
+def test_policy_validation_and_explain(broker: KeyBroker) -> None:
+    with pytest.raises(PolicyInvalid):
+        broker.set_policy("package policy\nallow if { input.a == }")
+    with pytest.raises(PolicyInvalid):
+        broker.set_policy("package other\nallow := true")
+    decision = broker.explain({"submods": {}}, policy=DEFAULT_POLICY)
+    assert not decision.allow and decision.reasons == ("the token has no cpu0 appraisal",)
+    good = {"submods": {"cpu0": {"ear.status": "affirming",
+                                 "ear.veraison.annotated-evidence": {"tdx": {}}}}}  # fmt: skip
+    assert broker.explain(good).allow
+
+
+def test_resources_are_encrypted_at_rest_and_bound_to_their_path(broker: KeyBroker) -> None:
+    sealed = broker.store.resource("default/key/1")
+    assert sealed is not None and b"shhhhhhh" not in sealed
+    broker.store.put_resource("default/key/2", sealed, broker.now())
+    with pytest.raises(ResourceKeyInvalid):
+        broker._cipher_or_fail().unseal("default/key/2", sealed)
+
+
+def test_resource_key_file_formats(tmp_path: Path) -> None:
+    key = os.urandom(32)
+    for name, content in (("raw", key), ("hex", key.hex().encode()),
+                          ("b64", base64.b64encode(key))):  # fmt: skip
+        (tmp_path / name).write_bytes(content)
+        cipher = ResourceCipher.from_file(tmp_path / name)
+        assert ResourceCipher(key).unseal("a/b/c", cipher.seal("a/b/c", b"x")) == b"x"
+    (tmp_path / "bad").write_text("short")
+    with pytest.raises(ResourceKeyInvalid):
+        ResourceCipher.from_file(tmp_path / "bad")
