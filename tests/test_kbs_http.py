@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from kbs_server import running_broker, write_keys
 
 from trustroom.kbs import KbsAdmin, KbsClient, KbsRemoteError, mint_admin_token
 from trustroom.kbs._app import ADMIN_ROUTES
@@ -96,48 +91,14 @@ def test_protocol_errors_are_problem_json(client: httpx.Client) -> None:
     assert client.post("/kbs/v0/attest", json={}).json()["code"] == "kbs_session_not_found"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(
     home: Path, admin_key: ed25519.Ed25519PrivateKey
 ) -> Iterator[tuple[str, ed25519.Ed25519PrivateKey]]:
-    public = home / "admin.pub"
-    public.write_bytes(
-        admin_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-    (home / "resource.key").write_text(os.urandom(32).hex())
-    port = _free_port()
-    env = {**os.environ, "TRUSTROOM_HOME": str(home / "home")}
-    command = [
-        sys.executable, "-c", "from trustroom.cli.kbs import app; app()", "serve",
-        "--db", f"sqlite:///{home / 'kbs.db'}", "--port", str(port),
-        "--admin-key", str(public), "--resource-key", str(home / "resource.key"),
-        "--trust-sim",
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{url}/healthz").is_success:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise RuntimeError("the broker did not start")
+    public, resource_key = write_keys(home, admin_key)
+    db = f"sqlite:///{home / 'kbs.db'}"
+    with running_broker(db, home / "home", public, resource_key) as url:
         yield url, admin_key
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def test_end_to_end_with_a_real_server(

@@ -1,0 +1,66 @@
+"""Running `trustroom kbs serve` as a real process on loopback, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+
+def write_keys(directory: Path, admin_key: ed25519.Ed25519PrivateKey) -> tuple[Path, Path]:
+    """The admin public key and a resource key, as the operator would provide them."""
+    public = directory / "admin.pub"
+    public.write_bytes(
+        admin_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    resource_key = directory / "resource.key"
+    resource_key.write_text(os.urandom(32).hex())
+    return public, resource_key
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_broker(
+    db_url: str, home: Path, admin_public: Path, resource_key: Path
+) -> Iterator[str]:
+    """A broker process on a free loopback port; yields its URL, stops it afterwards."""
+    port = _free_port()
+    env = {**os.environ, "TRUSTROOM_HOME": str(home)}
+    command = [
+        sys.executable, "-c", "from trustroom.cli.kbs import app; app()", "serve",
+        "--db", db_url, "--port", str(port), "--admin-key", str(admin_public),
+        "--resource-key", str(resource_key), "--trust-sim",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                if httpx.get(f"{url}/healthz").is_success:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("the broker did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

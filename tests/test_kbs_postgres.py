@@ -1,0 +1,84 @@
+"""Two broker processes on one PostgreSQL serve the same clients: no state lives in a process."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from kbs_server import running_broker, write_keys
+
+from trustroom.kbs import KbsAdmin, attestation_message, decrypt_response, new_tee_key
+from trustroom.tee import SimAttester, SimWorkload
+
+pytestmark = pytest.mark.postgres
+
+MRENCLAVE = hashlib.sha256(b"kbs replica workload").digest()
+POLICY = f"""package policy
+import rego.v1
+default allow := false
+cpu0 := input.submods.cpu0
+allow if {{
+    data.plugin == "resource"
+    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave == "{MRENCLAVE.hex()}"
+    every r in cpu0["trustroom.reasons"] {{ r.rule == "simulated_tee" }}
+}}
+"""
+
+
+@pytest.fixture
+def database(postgres_url: str) -> Iterator[str]:
+    """A database of its own, dropped afterwards."""
+    name = f"kbs_{secrets.token_hex(6)}"
+    server = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        server.dispose()
+
+
+def test_authenticate_on_one_replica_attest_and_fetch_on_the_other(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin_key = ed25519.Ed25519PrivateKey.generate()
+    public, resource_key = write_keys(tmp_path, admin_key)
+    home = tmp_path / "home"  # one host: the replicas and the client share the simulated TEE
+    monkeypatch.setenv("TRUSTROOM_HOME", str(home))
+    with (
+        running_broker(database, home, public, resource_key) as first,
+        running_broker(database, home, public, resource_key) as second,
+    ):
+        with KbsAdmin(first, admin_key) as admin:
+            admin.set_resource("default", "key", "1", b"replicated secret")
+            admin.set_policy(POLICY)
+            admin.set_reference_values(
+                {"name": "demo", "tee": ["sim"], "measurements": {"mrenclave": [MRENCLAVE.hex()]}}
+            )
+        attester = SimAttester(SimWorkload(MRENCLAVE, b"\x01" * 32))
+        key = new_tee_key()
+        with httpx.Client() as http:
+            auth = http.post(f"{first}/kbs/v0/auth", json={"version": "0.4.0", "tee": "sim"})
+            auth.raise_for_status()
+            cookie = {"Cookie": f"kbs-session-id={auth.cookies['kbs-session-id']}"}
+            attest = http.post(
+                f"{second}/kbs/v0/attest",
+                json=attestation_message(attester, auth.json()["nonce"], key),
+                headers=cookie,
+            )
+            assert attest.status_code == 200, attest.text
+            resource = http.get(f"{second}/kbs/v0/resource/default/key/1", headers=cookie)
+            assert resource.status_code == 200, resource.text
+            assert decrypt_response(key, resource.json()) == b"replicated secret"
+            # The token one replica issued is honoured by the other (shared signing keys).
+            token = {"Authorization": f"Bearer {attest.json()['token']}"}
+            again = http.get(f"{first}/kbs/v0/resource/default/key/1", headers=token)
+            assert decrypt_response(key, again.json()) == b"replicated secret"
