@@ -10,6 +10,8 @@ that a refused client learns what to fix (trustee #719).
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,12 +84,38 @@ def policy_data(repo: str, type_: str, tag: str) -> dict[str, Any]:
     return {"plugin": "resource", "resource-path": [repo, type_, tag], "query": {}}
 
 
-def _evaluate(rego: str, claims: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
-    interpreter = Interpreter()
-    try:
+_compiled = threading.local()
+_COMPILED_PER_THREAD = 32
+
+
+def _interpreter(rego: str, data: str) -> Interpreter:
+    """An interpreter holding ``rego`` and ``data``, kept per thread for reuse.
+
+    Compiling a policy costs more than evaluating it. An interpreter cannot replace its data
+    (a second document merges into the first), so each (policy, data) pair has its own, and
+    regopy objects are not shared between threads.
+    """
+    cache: OrderedDict[tuple[str, str], Interpreter] = _compiled.__dict__.setdefault(
+        "cache", OrderedDict()
+    )
+    key = (rego, data)
+    interpreter = cache.get(key)
+    if interpreter is None:
+        interpreter = Interpreter()
         interpreter.add_module("policy.rego", rego)
+        interpreter.add_data_json(data)
+        cache[key] = interpreter
+        if len(cache) > _COMPILED_PER_THREAD:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return interpreter
+
+
+def _evaluate(rego: str, claims: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    try:
+        interpreter = _interpreter(rego, json.dumps(data, sort_keys=True))
         interpreter.set_input_term(json.dumps(claims))
-        interpreter.add_data_json(json.dumps(data))
         # Query the whole package through object.get: regopy aborts the process when a
         # binding of an undefined result is read, and this query is always defined.
         output = interpreter.query('x := object.get(data, "policy", {})')

@@ -1,0 +1,137 @@
+"""Load on one key broker: concurrent clients each doing auth, attest and fetch.
+
+A `trustroom kbs serve` process on loopback (one uvicorn worker), with SQLite and then with
+PostgreSQL (the server `scripts/test-postgres` starts), receives ``--clients`` concurrent
+clients for ``--exchanges`` complete exchanges in all (bounded in count, and in time by
+``--timeout``). Each exchange is the whole protocol a workload runs at start-up: POST auth,
+POST attest with simulated-TEE evidence bound to a fresh P-256 key, GET a resource and decrypt
+its JWE. Reported per database: errors, p50/p99 latency of the exchange, and throughput.
+Targets on 2 cores: zero errors, p50 at most 20 ms, at least 100 exchanges per second.
+
+The load generator shares the 2 cores with the server (it makes the evidence and decrypts the
+answers), so the figures are conservative. Run: ``.venv/bin/python benchmarks/kbs_load.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from kbs_server import running_broker, write_keys  # noqa: E402
+
+from trustroom.kbs import KbsAdmin, attestation_message, decrypt_response, new_tee_key  # noqa: E402
+from trustroom.tee import SimAttester, SimWorkload  # noqa: E402
+
+MRENCLAVE = hashlib.sha256(b"kbs load workload").digest()
+POLICY = f"""package policy
+import rego.v1
+default allow := false
+cpu0 := input.submods.cpu0
+allow if {{
+    data.plugin == "resource"
+    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave == "{MRENCLAVE.hex()}"
+    every r in cpu0["trustroom.reasons"] {{ r.rule == "simulated_tee" }}
+}}
+"""
+
+
+async def exchange(http: httpx.AsyncClient, url: str, attester: SimAttester) -> float:
+    start = time.perf_counter()
+    auth = await http.post(f"{url}/kbs/v0/auth", json={"version": "0.4.0", "tee": "sim"})
+    auth.raise_for_status()
+    cookie = {"Cookie": f"kbs-session-id={auth.cookies['kbs-session-id']}"}
+    key = new_tee_key()
+    message = attestation_message(attester, auth.json()["nonce"], key)
+    (await http.post(f"{url}/kbs/v0/attest", json=message, headers=cookie)).raise_for_status()
+    resource = await http.get(f"{url}/kbs/v0/resource/default/key/1", headers=cookie)
+    resource.raise_for_status()
+    if decrypt_response(key, resource.json()) != b"load-test secret":
+        raise RuntimeError("wrong secret")
+    return time.perf_counter() - start
+
+
+async def load(url: str, clients: int, exchanges: int, timeout: float) -> dict[str, float]:
+    attester = SimAttester(SimWorkload(MRENCLAVE, b"\x02" * 32))
+    latencies: list[float] = []
+    errors = 0
+    remaining = exchanges
+    deadline = time.monotonic() + timeout
+
+    async def client() -> None:
+        nonlocal remaining, errors
+        async with httpx.AsyncClient(timeout=30) as http:
+            while remaining > 0 and time.monotonic() < deadline:
+                remaining -= 1
+                try:
+                    latencies.append(await exchange(http, url, attester))
+                except (httpx.HTTPError, RuntimeError, KeyError):
+                    errors += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "exchanges": len(latencies),
+        "errors": errors,
+        "p50_ms": statistics.median(latencies) * 1e3,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1e3,
+        "per_second": len(latencies) / elapsed,
+    }
+
+
+def run(db_url: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
+    admin_key = ed25519.Ed25519PrivateKey.generate()
+    public, resource_key = write_keys(work, admin_key)
+    home = work / "home"
+    import os
+
+    os.environ["TRUSTROOM_HOME"] = str(home)
+    with running_broker(db_url, home, public, resource_key) as url:
+        with KbsAdmin(url, admin_key) as admin:
+            admin.set_resource("default", "key", "1", b"load-test secret")
+            admin.set_policy(POLICY)
+            admin.set_reference_values(
+                {"name": "load", "tee": ["sim"], "measurements": {"mrenclave": [MRENCLAVE.hex()]}}
+            )
+        asyncio.run(load(url, args.clients, args.clients, args.timeout))  # warm-up
+        return asyncio.run(load(url, args.clients, args.exchanges, args.timeout))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--exchanges", type=int, default=1000)
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args()
+    pg = subprocess.run(
+        [str(Path(__file__).resolve().parent.parent / "scripts" / "test-postgres")],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    print(f"{args.clients} concurrent clients, {args.exchanges} exchanges per database")
+    print("| database | exchanges | errors | p50 ms | p99 ms | exchanges/s |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, url in (("SQLite", f"sqlite:///{tmp}/kbs.db"), ("PostgreSQL", pg)):
+            work = Path(tmp) / name
+            work.mkdir()
+            r = run(url, work, args)
+            print(
+                f"| {name} | {r['exchanges']:.0f} | {r['errors']:.0f} | {r['p50_ms']:.1f} | "
+                f"{r['p99_ms']:.1f} | {r['per_second']:.0f} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
