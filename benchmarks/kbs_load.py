@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import os
 import statistics
 import subprocess
 import sys
@@ -28,10 +29,10 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from kbs_server import running_broker, write_keys  # noqa: E402
+from kbs_server import running_broker, write_keys
 
-from trustroom.kbs import KbsAdmin, attestation_message, decrypt_response, new_tee_key  # noqa: E402
-from trustroom.tee import SimAttester, SimWorkload  # noqa: E402
+from trustroom.kbs import KbsAdmin, attestation_message, decrypt_response, new_tee_key
+from trustroom.tee import SimAttester, SimWorkload
 
 MRENCLAVE = hashlib.sha256(b"kbs load workload").digest()
 POLICY = f"""package policy
@@ -95,9 +96,7 @@ def run(db_url: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
     admin_key = ed25519.Ed25519PrivateKey.generate()
     public, resource_key = write_keys(work, admin_key)
     home = work / "home"
-    import os
-
-    os.environ["TRUSTROOM_HOME"] = str(home)
+    os.environ["TRUSTROOM_HOME"] = str(home)  # the load generator's simulated TEE: the host's
     with running_broker(db_url, home, public, resource_key) as url:
         with KbsAdmin(url, admin_key) as admin:
             admin.set_resource("default", "key", "1", b"load-test secret")
