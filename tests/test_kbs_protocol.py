@@ -308,10 +308,13 @@ def test_unattested_session_gets_nothing(broker: KeyBroker) -> None:
         broker.resource(session, "default", "key", "1")
 
 
-def test_two_brokers_on_one_database_share_sessions(broker: KeyBroker, tmp_path: Path) -> None:
+def test_two_brokers_on_one_database_share_sessions(broker: KeyBroker, clock: Clock) -> None:
+    # One clock: with two, keys made by one broker a second later than the other's time
+    # would not be valid yet there.
     twin = KeyBroker(
-        broker.store, resource_key=None, trust_sim=True, sim_collateral=sim_collateral()
-    )
+        broker.store, resource_key=None, trust_sim=True, sim_collateral=sim_collateral(),
+        clock=clock,
+    )  # fmt: skip
     challenge, session = broker.auth({"version": "0.4.0", "tee": "sim"})
     key = new_tee_key()
     token = twin.attest(session, attestation_message(attester(), challenge["nonce"], key))
@@ -319,11 +322,32 @@ def test_two_brokers_on_one_database_share_sessions(broker: KeyBroker, tmp_path:
     assert broker.jwks() == twin.jwks()
 
 
+def test_signing_keys_rotate_before_expiry_and_replicas_agree(
+    broker: KeyBroker, clock: Clock
+) -> None:
+    twin = KeyBroker(broker.store, clock=clock)
+    first = broker.signing_keys()
+    assert twin.signing_keys().jwks(clock.now) == first.jwks(clock.now)
+    (old,) = first.keys
+    clock.now = old.not_after - timedelta(days=1)  # inside the expiry warning window
+    rotated = twin.signing_keys()
+    assert len(rotated.keys) == 2
+    # The first broker parsed the old set earlier; it must see the replica's rotation, not
+    # its own copy, and must not rotate again.
+    assert broker.signing_keys().jwks(clock.now) == rotated.jwks(clock.now)
+    assert broker.store.signing_keys("ear") == rotated.to_dict()
+    clock.now = old.not_after + timedelta(seconds=1)
+    published = [k["kid"] for k in broker.jwks()["keys"]]
+    assert old.kid not in published and len(published) == 1
+
+
 def test_policy_validation_and_explain(broker: KeyBroker) -> None:
     with pytest.raises(PolicyInvalid):
         broker.set_policy("package policy\nallow if { input.a == }")
     with pytest.raises(PolicyInvalid):
         broker.set_policy("package other\nallow := true")
+    with pytest.raises(PolicyInvalid, match="defines no 'allow'"):
+        broker.set_policy("package policy\nimport rego.v1\nallow if input.never")
     decision = broker.explain({"submods": {}}, policy=DEFAULT_POLICY)
     assert not decision.allow and decision.reasons == ("the token has no cpu0 appraisal",)
     good = {"submods": {"cpu0": {"ear.status": "affirming",

@@ -124,6 +124,10 @@ class KeyBroker:
         self.token_lifetime = token_lifetime
         self.issuer = issuer
         self._clock = clock or (lambda: datetime.now(UTC))
+        # The stored key document and its parsed keys: parsing PEM on every request costs more
+        # than reading the row, which is still read each time so a rotation by another replica
+        # is seen at once.
+        self._parsed_keys: tuple[dict[str, Any], SigningKeys] | None = None
 
     def now(self) -> datetime:
         return self._clock()
@@ -241,17 +245,27 @@ class KeyBroker:
             stored = self.store.init_signing_keys(
                 _SIGNING_KEYS_ID, SigningKeys.generate(at=when).to_dict()
             )
-        keys = SigningKeys.from_dict(stored)
+        keys = self._parse_keys(stored)
         due = [w for w in keys.warnings(when) if not w.successor]
         if due or not any(k.valid_at(when) for k in keys.keys):
             # Rotate ahead of expiry (the silent-expiry pain, trustee #1555), compare-and-swap
-            # so that two replicas rotating at once end up with one agreed key set.
+            # so that two replicas rotating at once end up with one agreed key set. A fresh
+            # copy is rotated: the cached one must keep matching the stored document.
+            keys = SigningKeys.from_dict(stored)
             keys.rotate(at=when)
             keys.prune(when)
             if not self.store.replace_signing_keys(_SIGNING_KEYS_ID, stored, keys.to_dict()):
                 again = self.store.signing_keys(_SIGNING_KEYS_ID)
                 assert again is not None
-                keys = SigningKeys.from_dict(again)
+                keys = self._parse_keys(again)
+        return keys
+
+    def _parse_keys(self, stored: dict[str, Any]) -> SigningKeys:
+        cached = self._parsed_keys
+        if cached is not None and cached[0] == stored:
+            return cached[1]
+        keys = SigningKeys.from_dict(stored)
+        self._parsed_keys = (stored, keys)
         return keys
 
     def jwks(self) -> dict[str, Any]:

@@ -23,6 +23,13 @@ from trustroom.tee import Attester
 __all__ = ["KbsAdmin", "KbsClient"]
 
 
+def _default_http() -> httpx.Client:
+    """The HTTP client the broker's clients make when given none."""
+    # Idle connections are dropped before a server would (uvicorn's keep-alive is 5 s, as is
+    # httpx's own default): reusing one the server is closing loses the request in flight.
+    return httpx.Client(timeout=30, limits=httpx.Limits(keepalive_expiry=2.0))
+
+
 def _check(response: httpx.Response) -> httpx.Response:
     if response.is_success:
         return response
@@ -54,7 +61,7 @@ class KbsClient:
         self.url = url.rstrip("/")
         self.attester = attester
         self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=30)
+        self._http = http or _default_http()
         self._key = new_tee_key()
         self.token: str | None = None
 
@@ -113,7 +120,7 @@ class KbsAdmin:
         self.url = url.rstrip("/")
         self._key = private_key
         self._owns_http = http is None
-        self._http = http or httpx.Client(timeout=30)
+        self._http = http or _default_http()
 
     def close(self) -> None:
         """Close the HTTP client if this object created it."""

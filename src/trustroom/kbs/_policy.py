@@ -112,20 +112,25 @@ def _interpreter(rego: str, data: str) -> Interpreter:
     return interpreter
 
 
+# Only the two rules the broker reads, each through object.get: regopy aborts the process when
+# a binding of an undefined result is read, and this query is always defined. (Reading the
+# whole package would also copy out every helper rule, the whole input among them.)
+_DECISION_QUERY = (
+    'p := object.get(data, "policy", {}); '
+    'x := {"allow": object.get(p, "allow", null), "reasons": object.get(p, "reasons", [])}'
+)
+
+
 def _evaluate(rego: str, claims: Mapping[str, Any], data: Mapping[str, Any]) -> dict[str, Any]:
     try:
         interpreter = _interpreter(rego, json.dumps(data, sort_keys=True))
         interpreter.set_input_term(json.dumps(claims))
-        # Query the whole package through object.get: regopy aborts the process when a
-        # binding of an undefined result is read, and this query is always defined.
-        output = interpreter.query('x := object.get(data, "policy", {})')
+        output = interpreter.query(_DECISION_QUERY)
     except RegoError as exc:
         raise PolicyInvalid(f"the resource policy does not compile: {exc}") from exc
     if not output.ok():
         raise PolicyInvalid(f"the resource policy failed to evaluate: {output}")
-    result = json.loads(output.binding("x").json())
-    if not isinstance(result, dict):
-        raise PolicyInvalid("data.policy is not an object; the policy must be 'package policy'")
+    result: dict[str, Any] = json.loads(output.binding("x").json())
     return result
 
 
@@ -148,5 +153,5 @@ def check_policy(rego: str) -> None:
     if "package policy" not in rego:
         raise PolicyInvalid("the resource policy must be in 'package policy'")
     result = _evaluate(rego, {}, policy_data("repo", "type", "tag"))
-    if "allow" not in result:
+    if result["allow"] is None:
         raise PolicyInvalid("the resource policy defines no 'allow' (use 'default allow := false')")

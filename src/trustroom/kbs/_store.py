@@ -100,6 +100,15 @@ def _sqlite_write_ahead_log(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _pool_options(url: str) -> dict[str, int]:
+    # SQLAlchemy's default pool (5, overflow 10) is smaller than the server's 40 handler
+    # threads, which then queue for a connection; in-memory SQLite has a pool of its own.
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        return {}
+    return {"pool_size": 20, "max_overflow": 20}
+
+
 class KbsStore:
     """The broker's tables on one SQLAlchemy engine; creates them if missing."""
 
@@ -108,7 +117,7 @@ class KbsStore:
             url = url or default_database_url()
             if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url)
+            engine = sa.create_engine(url, **_pool_options(url))
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
         self.engine = engine
