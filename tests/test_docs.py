@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,3 +24,27 @@ def test_python_examples_run(code: str, monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.chdir(DOCS.parent)
     monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path))
     exec(compile(code, "<docs>", "exec"), {})
+
+
+@pytest.mark.slow
+def test_kbs_shell_walkthrough_runs(tmp_path: Path) -> None:
+    """docs/kbs.md's shell session, with real processes: refused, then released."""
+    (block,) = re.findall(r"```bash\n(openssl genpkey.*?)```", (DOCS / "kbs.md").read_text(), re.S)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "TRUSTROOM_HOME": str(tmp_path / "home"),
+    }
+    # The trap stops the server if a step fails before the walkthrough's own kill.
+    script = "trap 'kill $(jobs -p) 2>/dev/null' EXIT\n" + block.replace("8080", str(port))
+    result = subprocess.run(
+        ["bash", "-euc", script],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "policy_denied" in result.stderr
+    assert result.stdout.strip().endswith("shhhhhhh")
