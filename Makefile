@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 # Tests marked `postgres` run against a throwaway local server that scripts/test-postgres
 # installs (if absent) and starts; its URL reaches them through TRUSTROOM_TEST_DATABASE_URL.
 unit: $(STAMP)
-	TRUSTROOM_TEST_DATABASE_URL="$$(scripts/test-postgres)" $(BIN)/pytest
+	url="$$(scripts/test-postgres)" && TRUSTROOM_TEST_DATABASE_URL="$$url" $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/evidence_vs_dcap_qvl.py
