@@ -32,22 +32,13 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from kbs_server import running_broker, write_keys
+from kbs_server import running_broker, sim_policy, write_keys
 
 from trustroom.kbs import KbsAdmin, attestation_message, decrypt_response, new_tee_key
 from trustroom.tee import SimAttester, SimWorkload
 
 MRENCLAVE = hashlib.sha256(b"kbs load workload").digest()
-POLICY = f"""package policy
-import rego.v1
-default allow := false
-cpu0 := input.submods.cpu0
-allow if {{
-    data.plugin == "resource"
-    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave == "{MRENCLAVE.hex()}"
-    every r in cpu0["trustroom.reasons"] {{ r.rule == "simulated_tee" }}
-}}
-"""
+POLICY = sim_policy(MRENCLAVE.hex())
 
 
 async def exchange(http: httpx.AsyncClient, url: str, attester: SimAttester, start: float) -> float:

@@ -1,4 +1,5 @@
-"""Running `trustroom kbs serve` as a real process on loopback, for end-to-end tests."""
+"""For broker tests and benchmarks: `trustroom kbs serve` as a real process on loopback, and
+the development policy they install."""
 
 from __future__ import annotations
 
@@ -14,6 +15,23 @@ from pathlib import Path
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+
+
+def sim_policy(mrenclave: str) -> str:
+    """A dev policy: the sim TEE, this measurement (hex), every other appraisal rule held."""
+    return f"""package policy
+import rego.v1
+default allow := false
+cpu0 := input.submods.cpu0
+allow if {{
+    data.plugin == "resource"
+    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave == "{mrenclave}"
+    every r in cpu0["trustroom.reasons"] {{ r.rule == "simulated_tee" }}
+}}
+reasons contains "measurement differs" if {{
+    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave != "{mrenclave}"
+}}
+"""
 
 
 def write_keys(directory: Path, admin_key: ed25519.Ed25519PrivateKey) -> tuple[Path, Path]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from kbs_server import running_broker, write_keys
+from kbs_server import running_broker, sim_policy, write_keys
 
 from trustroom.kbs import KbsAdmin, KbsClient, KbsRemoteError, mint_admin_token
 from trustroom.kbs._app import ADMIN_ROUTES
@@ -18,23 +18,6 @@ from trustroom.tee import SimAttester, SimWorkload
 
 MRENCLAVE = hashlib.sha256(b"kbs http workload").digest()
 MRSIGNER = hashlib.sha256(b"kbs http signer").digest()
-
-
-def _sim_policy(mrenclave: str) -> str:
-    """The sim TEE, this measurement, every appraisal rule but simulated_tee held."""
-    return f"""package policy
-import rego.v1
-default allow := false
-cpu0 := input.submods.cpu0
-allow if {{
-    data.plugin == "resource"
-    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave == "{mrenclave}"
-    every r in cpu0["trustroom.reasons"] {{ r.rule == "simulated_tee" }}
-}}
-reasons contains "measurement differs" if {{
-    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave != "{mrenclave}"
-}}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +104,7 @@ def test_end_to_end_with_a_real_server(
     assert denied.value.details["status"] == 403
     assert any("simulated TEE" in r for r in denied.value.details["reasons"])
 
-    admin.set_policy(_sim_policy(MRENCLAVE.hex()))
+    admin.set_policy(sim_policy(MRENCLAVE.hex()))
     admin.set_reference_values(
         {"name": "demo", "tee": ["sim"], "measurements": {"mrenclave": [MRENCLAVE.hex()]}}
     )

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from jwcrypto import jwk
+from kbs_server import sim_policy
 
 from trustroom.kbs import (
     DEFAULT_POLICY,
@@ -40,23 +41,6 @@ from trustroom.tee import SimAttester, SimWorkload, sim_collateral
 
 MRENCLAVE = hashlib.sha256(b"kbs test workload").digest()
 MRSIGNER = hashlib.sha256(b"kbs test signer").digest()
-
-
-def sim_policy(mrenclave: str) -> str:
-    """A dev policy: the sim TEE, this measurement, every other appraisal rule held."""
-    return f"""package policy
-import rego.v1
-default allow := false
-cpu0 := input.submods.cpu0
-allow if {{
-    data.plugin == "resource"
-    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave == "{mrenclave}"
-    every r in cpu0["trustroom.reasons"] {{ r.rule == "simulated_tee" }}
-}}
-reasons contains "measurement differs" if {{
-    cpu0["ear.veraison.annotated-evidence"].sim.measurements.mrenclave != "{mrenclave}"
-}}
-"""
 
 
 def reference(mrenclave: bytes = MRENCLAVE) -> dict[str, Any]:
