@@ -61,6 +61,8 @@ __all__ = ["PROTOCOL_VERSION", "RESOURCE_POLICY_ID", "KeyBroker"]
 PROTOCOL_VERSION = "0.4.0"
 RESOURCE_POLICY_ID = "resource-policy"
 _SIGNING_KEYS_ID = "ear"
+# Replicas' clocks differ a little: a token one issues must not be "from the future" on another.
+_CLOCK_SKEW = timedelta(seconds=60)
 _STATUS_RANK = {"affirming": 0, "warning": 1, "none": 2, "contraindicated": 3}
 # Where Trustee's KBS looks for the TEE key in a token (kbs/src/token), ours first.
 _TEE_KEY_PATHS = (
@@ -280,7 +282,11 @@ class KeyBroker:
         now = self.now()
         try:
             claims = verify_token(
-                token, keys=self.signing_keys(now).jwks(now), at=now, issuer=self.issuer
+                token,
+                keys=self.signing_keys(now).jwks(now),
+                at=now,
+                issuer=self.issuer,
+                leeway=_CLOCK_SKEW,
             )
         except KbsError:
             raise
