@@ -1,14 +1,14 @@
 """Load on one key broker: concurrent clients each doing auth, attest and fetch.
 
-A `trustroom kbs serve` process on loopback (one uvicorn worker), with SQLite and then with
-PostgreSQL (the server `scripts/test-postgres` starts), receives ``--clients`` concurrent
-clients for ``--exchanges`` complete exchanges in all (bounded in count, and in time by
-``--timeout``). Each exchange is the whole protocol a workload runs at start-up: POST auth,
-POST attest with simulated-TEE evidence bound to a fresh P-256 key, GET a resource and decrypt
-its JWE. Reported per database: errors, p50/p99 latency of the exchange, and throughput.
-By default the loop is closed (each client starts its next exchange when one ends, which
-measures throughput); ``--rate N`` opens it (N exchanges start per second, each timed from its
-arrival, which measures the latency a workload sees at that load).
+A `trustroom kbs serve` process on loopback (``--workers`` uvicorn workers, default one),
+with SQLite and then with PostgreSQL (the server `scripts/test-postgres` starts), receives
+``--clients`` concurrent clients for ``--exchanges`` complete exchanges in all (bounded in
+count, and in time by ``--timeout``). Each exchange is the whole protocol a workload runs at
+start-up: POST auth, POST attest with simulated-TEE evidence bound to a fresh P-256 key, GET a
+resource and decrypt its JWE. Reported per database: errors, p50/p99 latency of the exchange,
+and throughput. By default the loop is closed (each client starts its next exchange when one
+ends, which measures throughput); ``--rate N`` opens it (N exchanges start per second, each
+timed from its arrival, which measures the latency a workload sees at that load).
 Targets on 2 cores: zero errors, p50 at most 20 ms, at least 100 exchanges per second.
 
 The load generator shares the 2 cores with the server (it makes the evidence and decrypts the
@@ -110,7 +110,7 @@ def run(db_url: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
     public, resource_key = write_keys(work, admin_key)
     home = work / "home"
     os.environ["TRUSTROOM_HOME"] = str(home)  # the load generator's simulated TEE: the host's
-    with running_broker(db_url, home, public, resource_key) as url:
+    with running_broker(db_url, home, public, resource_key, workers=args.workers) as url:
         with KbsAdmin(url, admin_key) as admin:
             admin.set_resource("default", "key", "1", b"load-test secret")
             admin.set_policy(POLICY)
@@ -126,6 +126,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--exchanges", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument(
         "--rate", type=float, default=0.0,
         help="open loop: exchanges started per second (default 0: closed loop)",
@@ -136,7 +137,10 @@ def main() -> None:
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
     loop = f"open loop at {args.rate:g} exchanges/s" if args.rate else "closed loop"
-    print(f"{args.clients} clients, {args.exchanges} exchanges per database, {loop}")
+    print(
+        f"{args.clients} clients, {args.exchanges} exchanges per database, {loop}, "
+        f"{args.workers} server worker(s)"
+    )
     print("| database | exchanges | errors | p50 ms | p99 ms | exchanges/s |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:

@@ -55,15 +55,15 @@ def _free_port() -> int:
 
 @contextmanager
 def running_broker(
-    db_url: str, home: Path, admin_public: Path, resource_key: Path
+    db_url: str, home: Path, admin_public: Path, resource_key: Path, *, workers: int = 1
 ) -> Iterator[str]:
-    """A broker process on a free loopback port; yields its URL, stops it afterwards."""
+    """A broker (``workers`` processes) on a free loopback port; yields its URL, stops it."""
     port = _free_port()
     env = {**os.environ, "TRUSTROOM_HOME": str(home)}
     command = [
         sys.executable, "-c", "from trustroom.cli.kbs import app; app()", "serve",
         "--db", db_url, "--port", str(port), "--admin-key", str(admin_public),
-        "--resource-key", str(resource_key), "--trust-sim",
+        "--resource-key", str(resource_key), "--trust-sim", "--workers", str(workers),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -118,3 +118,24 @@ def test_end_to_end_with_a_real_server(
     with pytest.raises(KbsRemoteError) as denied, KbsClient(url, other) as third:
         third.get_resource("default", "key", "1")
     assert "measurement differs" in denied.value.details["reasons"]
+
+
+def test_several_worker_processes_serve_one_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))
+    key = ed25519.Ed25519PrivateKey.generate()
+    public, resource_key = write_keys(tmp_path, key)
+    db = f"sqlite:///{tmp_path / 'kbs.db'}"
+    with running_broker(db, tmp_path / "home", public, resource_key, workers=2) as url:
+        with KbsAdmin(url, key) as admin:
+            admin.set_resource("default", "key", "1", b"shhhhhhh")
+            admin.set_policy(sim_policy(MRENCLAVE.hex()))
+            admin.set_reference_values(
+                {"name": "demo", "tee": ["sim"], "measurements": {"mrenclave": [MRENCLAVE.hex()]}}
+            )
+        attester = SimAttester(SimWorkload(MRENCLAVE, MRSIGNER))
+        # A connection per client, so that the kernel spreads them over the workers.
+        for _ in range(4):
+            with KbsClient(url, attester) as client:
+                assert client.get_resource("default", "key", "1") == b"shhhhhhh"

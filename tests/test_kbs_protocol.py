@@ -6,11 +6,14 @@ import base64
 import hashlib
 import json
 import os
+import socket
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from jwcrypto import jwk
 from kbs_server import sim_policy
 
@@ -19,6 +22,7 @@ from trustroom.kbs import (
     BindingMismatch,
     EvidenceRejected,
     InvalidRequest,
+    KbsStore,
     KeyBroker,
     NonceReplayed,
     PolicyDenied,
@@ -29,6 +33,7 @@ from trustroom.kbs import (
     ResourceNotFound,
     SessionExpired,
     SessionNotFound,
+    StoreUnavailable,
     TokenInvalid,
     UnsupportedTee,
     canonical_json,
@@ -368,3 +373,33 @@ def test_resource_key_file_formats(tmp_path: Path) -> None:
     (tmp_path / "bad").write_text("short")
     with pytest.raises(ResourceKeyInvalid):
         ResourceCipher.from_file(tmp_path / "bad")
+
+
+def test_expired_sessions_are_swept(broker: KeyBroker, clock: Clock) -> None:
+    _, old = broker.auth({"version": "0.4.0", "tee": "sim"})
+    clock.now += broker.session_timeout + timedelta(seconds=1)
+    _, new = broker.auth({"version": "0.4.0", "tee": "sim"})
+    assert broker.store.session(old) is None and broker.store.session(new) is not None
+
+
+def test_a_locked_database_is_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "kbs.db"
+    store = KbsStore(engine=sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.1}))
+    broker = KeyBroker(store, trust_sim=True)
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            broker.auth({"version": "0.4.0", "tee": "sim"})
+    finally:
+        holder.close()
+        store.engine.dispose()
+    assert caught.value.status == 503 and "retry" in caught.value.hint
+
+
+def test_an_unreachable_database_is_store_unavailable() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # free, so nothing answers there
+    with pytest.raises(StoreUnavailable, match="did not answer"):
+        KbsStore(f"postgresql+psycopg://postgres@127.0.0.1:{port}/kbs?connect_timeout=2")

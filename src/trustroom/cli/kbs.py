@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,7 +24,10 @@ from trustroom.cli._options import (
 from trustroom.cli._output import err_console, print_json
 from trustroom.kbs import KbsAdmin
 
-__all__ = ["app"]
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+__all__ = ["app", "worker_app"]
 
 app = typer.Typer(help="Key broker (Trustee KBS protocol 0.4.0): secrets for attested code.")
 admin_app = typer.Typer(help="Administer a broker (EdDSA-signed admin calls).")
@@ -31,6 +36,10 @@ app.add_typer(admin_app, name="admin")
 ADMIN_PRIVATE_KEY = typer.Option(
     ..., "--key", exists=True, help="Ed25519 private key (PEM) matching the broker's admin key."
 )
+
+
+# `serve --workers N` hands its settings to uvicorn's worker processes through the environment.
+_SERVE_SETTINGS = "TRUSTROOM_KBS_SERVE"
 
 
 @app.command()
@@ -44,21 +53,46 @@ def serve(
                                       help="32-byte key encrypting resources at rest."),
     trust_sim: bool = typer.Option(False, "--trust-sim",
                                    help="Verify simulated-TEE evidence (protects nothing)."),
+    workers: int = typer.Option(1, "--workers", min=1,
+                                help="Worker processes (all state is in the database)."),
 ) -> None:  # fmt: skip
     """Serve the broker over HTTP with uvicorn."""
     import uvicorn
 
+    from trustroom.kbs._store import default_database_url
+
+    settings = {
+        "db": db or default_database_url(),
+        "admin_key": str(admin_key.resolve()) if admin_key else None,
+        "resource_key": str(resource_key.resolve()) if resource_key else None,
+        "trust_sim": trust_sim,
+    }
+    app = _app(settings)  # checks the keys and creates the tables once, before any worker
+    if trust_sim:
+        err_console.print(f"[yellow]--trust-sim[/]: {SIM_NOTE}")
+    if admin_key is None:
+        err_console.print("[yellow]no --admin-key[/]: every admin call will be refused")
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port)
+        return
+    os.environ[_SERVE_SETTINGS] = json.dumps(settings)
+    uvicorn.run("trustroom.cli.kbs:worker_app", factory=True, workers=workers, host=host, port=port)
+
+
+def _app(settings: dict[str, Any]) -> Starlette:
     from trustroom.kbs import KeyBroker, ResourceCipher, create_app
     from trustroom.kbs._admin import load_admin_public_key
 
-    cipher = ResourceCipher.from_file(resource_key) if resource_key else None
-    broker = KeyBroker(db, resource_key=cipher, trust_sim=trust_sim)
-    public = load_admin_public_key(admin_key) if admin_key else None
-    if trust_sim:
-        err_console.print(f"[yellow]--trust-sim[/]: {SIM_NOTE}")
-    if public is None:
-        err_console.print("[yellow]no --admin-key[/]: every admin call will be refused")
-    uvicorn.run(create_app(broker, admin_public_key=public), host=host, port=port)
+    resource_key, admin_key = settings["resource_key"], settings["admin_key"]
+    cipher = ResourceCipher.from_file(Path(resource_key)) if resource_key else None
+    broker = KeyBroker(settings["db"], resource_key=cipher, trust_sim=settings["trust_sim"])
+    public = load_admin_public_key(Path(admin_key)) if admin_key else None
+    return create_app(broker, admin_public_key=public)
+
+
+def worker_app() -> Starlette:
+    """The app in one of uvicorn's worker processes, made from the settings `serve` passed."""
+    return _app(json.loads(os.environ[_SERVE_SETTINGS]))
 
 
 def _split(path: str) -> tuple[str, str, str]:

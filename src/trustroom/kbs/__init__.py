@@ -30,6 +30,7 @@ from trustroom.kbs._errors import (
     ResourceNotFound,
     SessionExpired,
     SessionNotFound,
+    StoreUnavailable,
     TokenInvalid,
     UnsupportedTee,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "ResourceNotFound",
     "SessionExpired",
     "SessionNotFound",
+    "StoreUnavailable",
     "TokenInvalid",
     "UnsupportedTee",
     "attestation_message",

@@ -63,6 +63,8 @@ RESOURCE_POLICY_ID = "resource-policy"
 _SIGNING_KEYS_ID = "ear"
 # Replicas' clocks differ a little: a token one issues must not be "from the future" on another.
 _CLOCK_SKEW = timedelta(seconds=60)
+# Expired sessions are swept now and then, not on every auth (a write each time otherwise).
+_PURGE_EVERY = timedelta(seconds=30)
 _STATUS_RANK = {"affirming": 0, "warning": 1, "none": 2, "contraindicated": 3}
 # Where Trustee's KBS looks for the TEE key in a token (kbs/src/token), ours first.
 _TEE_KEY_PATHS = (
@@ -130,6 +132,7 @@ class KeyBroker:
         # than reading the row, which is still read each time so a rotation by another replica
         # is seen at once.
         self._parsed_keys: tuple[dict[str, Any], SigningKeys] | None = None
+        self._purged_at = datetime.min.replace(tzinfo=UTC)
 
     def now(self) -> datetime:
         return self._clock()
@@ -148,7 +151,9 @@ class KeyBroker:
             )
         tee = check_tee(request.get("tee"))
         now = self.now()
-        self.store.purge_expired(now)
+        if now - self._purged_at >= _PURGE_EVERY:
+            self._purged_at = now
+            self.store.purge_expired(now)
         nonce = base64.b64encode(secrets.token_bytes(32)).decode()
         session_id = secrets.token_hex(16)  # Trustee's uuid "simple" form is 32 hex digits too
         self.store.create_session(session_id, tee, nonce, now + self.session_timeout)

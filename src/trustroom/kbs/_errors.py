@@ -3,7 +3,7 @@
 Trustee answers almost everything with 401 and a generic type, which its users found hard to
 debug (guest-components #564, trustee PR #600, #719); here every refusal has its own code and a
 status that says whose move it is: 400 a malformed request, 401 missing or failed
-authentication, 403 a policy decision, 404 nothing there.
+authentication, 403 a policy decision, 404 nothing there, 503 a database that did not answer.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ __all__ = [
     "ResourceNotFound",
     "SessionExpired",
     "SessionNotFound",
+    "StoreUnavailable",
     "TokenInvalid",
     "UnsupportedTee",
 ]
@@ -120,6 +121,15 @@ class PolicyInvalid(KbsError):
     status = 400
     default_hint = (
         "The resource policy must be Rego in 'package policy' defining a boolean 'allow'."
+    )
+
+
+class StoreUnavailable(KbsError):
+    code = "kbs_store_unavailable"
+    status = 503
+    default_hint = (
+        "The broker's database is overloaded or unreachable: retry shortly. If it persists, "
+        "check the database server, or move from SQLite to PostgreSQL for heavy load."
     )
 
 

@@ -11,15 +11,18 @@ primary key, and the first process to store a signing key wins.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from trustroom._core.paths import trustroom_home
+from trustroom.kbs._errors import StoreUnavailable
 
 __all__ = ["KbsStore", "SessionRow", "default_database_url"]
 
@@ -102,9 +105,9 @@ def _sqlite_write_ahead_log(connection: Any, _record: Any) -> None:
 
 def _pool_options(url: str) -> dict[str, int]:
     # SQLAlchemy's default pool (5, overflow 10) is smaller than the server's 40 handler
-    # threads, which then queue for a connection; in-memory SQLite has a pool of its own.
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+    # threads, which then queue for a connection. SQLite keeps it: its writers take turns on
+    # one lock, and more connections only make them wait past busy_timeout.
+    if sa.engine.make_url(url).get_backend_name() == "sqlite":
         return {}
     return {"pool_size": 20, "max_overflow": 20}
 
@@ -121,12 +124,15 @@ class KbsStore:
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
         self.engine = engine
-        _metadata.create_all(engine)
+        try:
+            _metadata.create_all(engine)
+        except OperationalError as exc:
+            raise StoreUnavailable(f"the broker's database did not answer: {exc.orig}") from exc
 
     # -- sessions ----------------------------------------------------------------------
 
     def create_session(self, session_id: str, tee: str, nonce: str, expires: datetime) -> None:
-        with self.engine.begin() as db:
+        with self._db(write=True) as db:
             db.execute(
                 _sessions.insert().values(
                     id=session_id,
@@ -139,7 +145,7 @@ class KbsStore:
             )
 
     def session(self, session_id: str) -> SessionRow | None:
-        with self.engine.connect() as db:
+        with self._db() as db:
             row = db.execute(_sessions.select().where(_sessions.c.id == session_id)).first()
         if row is None:
             return None
@@ -149,7 +155,7 @@ class KbsStore:
         )  # fmt: skip
 
     def mark_attested(self, session_id: str, token: str, expires: datetime) -> None:
-        with self.engine.begin() as db:
+        with self._db(write=True) as db:
             db.execute(
                 _sessions.update()
                 .where(_sessions.c.id == session_id)
@@ -159,7 +165,7 @@ class KbsStore:
     def consume_nonce(self, nonce: str, at: datetime) -> bool:
         """Record ``nonce`` as used; False if some process (this or another) already did."""
         try:
-            with self.engine.begin() as db:
+            with self._db(write=True) as db:
                 db.execute(_used_nonces.insert().values(nonce=nonce, used_at=_epoch(at)))
         except IntegrityError:
             return False
@@ -168,7 +174,7 @@ class KbsStore:
     def purge_expired(self, at: datetime, *, keep_nonces_for: int = 86400) -> None:
         """Drop expired sessions, and used nonces older than any session could be."""
         now = _epoch(at)
-        with self.engine.begin() as db:
+        with self._db(write=True) as db:
             db.execute(_sessions.delete().where(_sessions.c.expires_at < now))
             db.execute(_used_nonces.delete().where(_used_nonces.c.used_at < now - keep_nonces_for))
 
@@ -178,14 +184,14 @@ class KbsStore:
         self._upsert(_resources, "path", path, sealed=sealed, updated_at=_epoch(at))
 
     def resource(self, path: str) -> bytes | None:
-        with self.engine.connect() as db:
+        with self._db() as db:
             value = db.execute(
                 sa.select(_resources.c.sealed).where(_resources.c.path == path)
             ).scalar()
         return bytes(value) if value is not None else None
 
     def delete_resource(self, path: str) -> bool:
-        with self.engine.begin() as db:
+        with self._db(write=True) as db:
             result = db.execute(_resources.delete().where(_resources.c.path == path))
         return bool(result.rowcount)
 
@@ -195,7 +201,7 @@ class KbsStore:
         self._upsert(_policies, "id", policy_id, rego=rego, updated_at=_epoch(at))
 
     def policy(self, policy_id: str) -> str | None:
-        with self.engine.connect() as db:
+        with self._db() as db:
             value = db.execute(sa.select(_policies.c.rego).where(_policies.c.id == policy_id))
             return value.scalar()
 
@@ -204,14 +210,14 @@ class KbsStore:
         self._upsert(_reference_values, "name", name, document=text, updated_at=_epoch(at))
 
     def reference_values(self) -> dict[str, dict[str, Any]]:
-        with self.engine.connect() as db:
+        with self._db() as db:
             rows = db.execute(sa.select(_reference_values.c.name, _reference_values.c.document))
             return {row.name: json.loads(row.document) for row in rows}
 
     # -- signing keys --------------------------------------------------------------------
 
     def signing_keys(self, key_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as db:
+        with self._db() as db:
             value = db.execute(
                 sa.select(_signing_keys.c.document).where(_signing_keys.c.id == key_id)
             ).scalar()
@@ -220,7 +226,7 @@ class KbsStore:
     def init_signing_keys(self, key_id: str, document: dict[str, Any]) -> dict[str, Any]:
         """Store ``document`` unless keys exist already; return the stored ones either way."""
         try:
-            with self.engine.begin() as db:
+            with self._db(write=True) as db:
                 db.execute(_signing_keys.insert().values(id=key_id, document=json.dumps(document)))
         except IntegrityError:
             pass  # another process got there first: everyone uses its keys
@@ -230,7 +236,7 @@ class KbsStore:
 
     def replace_signing_keys(self, key_id: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
         """Compare-and-swap: store ``new`` only if ``old`` is still stored."""
-        with self.engine.begin() as db:
+        with self._db(write=True) as db:
             result = db.execute(
                 _signing_keys.update()
                 .where(_signing_keys.c.id == key_id)
@@ -241,9 +247,21 @@ class KbsStore:
 
     # -- helpers ---------------------------------------------------------------------------
 
+    @contextmanager
+    def _db(self, *, write: bool = False) -> Iterator[sa.Connection]:
+        """A connection (in a transaction if ``write``); a database that does not answer, or
+        stays locked past its timeout, is StoreUnavailable rather than a crash."""
+        try:
+            with self.engine.begin() if write else self.engine.connect() as db:
+                yield db
+        except OperationalError as exc:
+            raise StoreUnavailable(f"the broker's database did not answer: {exc.orig}") from exc
+        except sa.exc.TimeoutError as exc:
+            raise StoreUnavailable(f"no database connection came free: {exc}") from exc
+
     def _upsert(self, table: sa.Table, key: str, value: str, **columns: Any) -> None:
         # Portable upsert (SQLite and PostgreSQL alike): update, insert if nothing was there.
-        with self.engine.begin() as db:
+        with self._db(write=True) as db:
             result = db.execute(table.update().where(table.c[key] == value).values(**columns))
             if not result.rowcount:
                 db.execute(table.insert().values({key: value, **columns}))
