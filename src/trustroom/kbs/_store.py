@@ -112,6 +112,18 @@ def _pool_options(url: str) -> dict[str, int]:
     return {"pool_size": 20, "max_overflow": 20}
 
 
+@contextmanager
+def _answering() -> Iterator[None]:
+    """A database that does not answer, or stays locked past its timeout, is StoreUnavailable
+    (a 503 the client may retry) rather than a crash."""
+    try:
+        yield
+    except OperationalError as exc:
+        raise StoreUnavailable(f"the broker's database did not answer: {exc.orig}") from exc
+    except sa.exc.TimeoutError as exc:
+        raise StoreUnavailable(f"no database connection came free: {exc}") from exc
+
+
 class KbsStore:
     """The broker's tables on one SQLAlchemy engine; creates them if missing."""
 
@@ -124,10 +136,8 @@ class KbsStore:
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
         self.engine = engine
-        try:
+        with _answering():
             _metadata.create_all(engine)
-        except OperationalError as exc:
-            raise StoreUnavailable(f"the broker's database did not answer: {exc.orig}") from exc
 
     # -- sessions ----------------------------------------------------------------------
 
@@ -249,15 +259,9 @@ class KbsStore:
 
     @contextmanager
     def _db(self, *, write: bool = False) -> Iterator[sa.Connection]:
-        """A connection (in a transaction if ``write``); a database that does not answer, or
-        stays locked past its timeout, is StoreUnavailable rather than a crash."""
-        try:
-            with self.engine.begin() if write else self.engine.connect() as db:
-                yield db
-        except OperationalError as exc:
-            raise StoreUnavailable(f"the broker's database did not answer: {exc.orig}") from exc
-        except sa.exc.TimeoutError as exc:
-            raise StoreUnavailable(f"no database connection came free: {exc}") from exc
+        """A connection, in a transaction if ``write``."""
+        with _answering(), self.engine.begin() if write else self.engine.connect() as db:
+            yield db
 
     def _upsert(self, table: sa.Table, key: str, value: str, **columns: Any) -> None:
         # Portable upsert (SQLite and PostgreSQL alike): update, insert if nothing was there.
