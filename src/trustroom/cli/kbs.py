@@ -129,7 +129,8 @@ def get_resource(
         attester = local_attester()
     if attester.tee == "sim":
         err_console.print(f"[yellow]{SIM_NOTE}[/]")
-    data = KbsClient(url, attester).get_resource(*_split(resource))
+    with KbsClient(url, attester) as client:
+        data = client.get_resource(*_split(resource))
     if out is not None:
         out.write_bytes(data)
     else:
