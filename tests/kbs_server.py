@@ -47,7 +47,8 @@ def write_keys(directory: Path, admin_key: ed25519.Ed25519PrivateKey) -> tuple[P
     return public, resource_key
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nothing listens on (for a server to take, or to find closed)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -58,7 +59,7 @@ def running_broker(
     db_url: str, home: Path, admin_public: Path, resource_key: Path, *, workers: int = 1
 ) -> Iterator[str]:
     """A broker (``workers`` processes) on a free loopback port; yields its URL, stops it."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TRUSTROOM_HOME": str(home)}
     command = [
         sys.executable, "-c", "from trustroom.cli.kbs import app; app()", "serve",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from kbs_server import free_port
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 BLOCKS = [
@@ -30,9 +30,7 @@ def test_python_examples_run(code: str, monkeypatch: pytest.MonkeyPatch, tmp_pat
 def test_kbs_shell_walkthrough_runs(tmp_path: Path) -> None:
     """docs/kbs.md's shell session, with real processes: refused, then released."""
     (block,) = re.findall(r"```bash\n(openssl genpkey.*?)```", (DOCS / "kbs.md").read_text(), re.S)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     bin_dir = Path(sys.executable).parent
     env = {
         **os.environ,

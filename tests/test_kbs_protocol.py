@@ -6,7 +6,6 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from jwcrypto import jwk
-from kbs_server import sim_policy
+from kbs_server import free_port, sim_policy
 
 from trustroom.kbs import (
     DEFAULT_POLICY,
@@ -398,8 +397,6 @@ def test_a_locked_database_is_store_unavailable(tmp_path: Path) -> None:
 
 
 def test_an_unreachable_database_is_store_unavailable() -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # free, so nothing answers there
+    port = free_port()  # nothing answers there
     with pytest.raises(StoreUnavailable, match="did not answer"):
         KbsStore(f"postgresql+psycopg://postgres@127.0.0.1:{port}/kbs?connect_timeout=2")
