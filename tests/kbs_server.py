@@ -56,15 +56,23 @@ def free_port() -> int:
 
 @contextmanager
 def running_broker(
-    db_url: str, home: Path, admin_public: Path, resource_key: Path, *, workers: int = 1
+    db_url: str,
+    home: Path,
+    admin_public: Path,
+    resource_key: Path,
+    *,
+    workers: int = 1,
+    threads: int = 2,
 ) -> Iterator[str]:
-    """A broker (``workers`` processes) on a free loopback port; yields its URL, stops it."""
+    """A broker (``workers`` processes of ``threads`` threads) on a free loopback port; yields
+    its URL, stops it."""
     port = free_port()
     env = {**os.environ, "TRUSTROOM_HOME": str(home)}
     command = [
         sys.executable, "-c", "from trustroom.cli.kbs import app; app()", "serve",
         "--db", db_url, "--port", str(port), "--admin-key", str(admin_public),
-        "--resource-key", str(resource_key), "--trust-sim", "--workers", str(workers),
+        "--resource-key", str(resource_key), "--trust-sim",
+        "--workers", str(workers), "--threads", str(threads),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from kbs_server import running_broker, sim_policy, write_keys
 
-from trustroom.kbs import KbsAdmin, KbsClient, KbsRemoteError, mint_admin_token
+from trustroom.kbs import (
+    KbsAdmin,
+    KbsClient,
+    KbsRemoteError,
+    KeyBroker,
+    create_app,
+    mint_admin_token,
+)
 from trustroom.kbs._app import ADMIN_ROUTES
 from trustroom.tee import SimAttester, SimWorkload
 
@@ -139,3 +150,43 @@ def test_several_worker_processes_serve_one_database(
         for _ in range(4):
             with KbsClient(url, attester) as client:
                 assert client.get_resource("default", "key", "1") == b"shhhhhhh"
+
+
+def test_broker_calls_run_on_a_bounded_number_of_threads(tmp_path: Path) -> None:
+    broker = KeyBroker(f"sqlite:///{tmp_path / 'kbs.db'}")
+    running, most = 0, 0
+    lock = threading.Lock()
+    auth = broker.auth
+
+    def slow_auth(request: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return auth(request)
+
+    broker.auth = slow_auth  # type: ignore[method-assign]
+    app = create_app(broker, admin_public_key=None, threads=3)
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kbs") as http:
+            body = {"version": "0.4.0", "tee": "sim"}
+            calls = [http.post("/kbs/v0/auth", json=body) for _ in range(12)]
+            return [r.status_code for r in await asyncio.gather(*calls)]
+
+    assert asyncio.run(burst()) == [200] * 12
+    assert most == 3
+
+
+def test_non_json_numbers_are_refused(client: httpx.Client) -> None:
+    response = client.post(
+        "/kbs/v0/auth",
+        content=b'{"version": "0.4.0", "tee": "sim", "extra-params": NaN}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "kbs_invalid_request"

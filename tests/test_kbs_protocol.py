@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -13,6 +14,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 from jwcrypto import jwk
 from kbs_server import free_port, sim_policy
 
@@ -40,7 +43,7 @@ from trustroom.kbs import (
     runtime_report_data,
 )
 from trustroom.kbs._attest import attestation_message, new_tee_key
-from trustroom.kbs._jwe import decrypt_response, encrypt_response
+from trustroom.kbs._jwe import check_tee_pubkey, decrypt_response, encrypt_response
 from trustroom.tee import SimAttester, SimWorkload, sim_collateral
 
 MRENCLAVE = hashlib.sha256(b"kbs test workload").digest()
@@ -125,7 +128,15 @@ def test_sample_binding_vector() -> None:
 # -- JWE -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", [{"kty": "EC", "crv": "P-256"}, {"kty": "RSA", "size": 2048}])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kty": "EC", "crv": "P-256"},
+        {"kty": "EC", "crv": "P-384"},
+        {"kty": "EC", "crv": "P-521"},
+        {"kty": "RSA", "size": 2048},
+    ],
+)
 def test_jwe_decrypts_with_stock_jwcrypto(spec: dict[str, Any]) -> None:
     key = jwk.JWK.generate(**spec)
     response = encrypt_response(key.export_public(as_dict=True), b"shhhhhhh")
@@ -133,7 +144,7 @@ def test_jwe_decrypts_with_stock_jwcrypto(spec: dict[str, Any]) -> None:
     header = json.loads(base64.urlsafe_b64decode(response["protected"] + "=="))
     assert header["enc"] == "A256GCM"
     if spec["kty"] == "EC":
-        assert header["alg"] == "ECDH-ES+A256KW" and header["epk"]["crv"] == "P-256"
+        assert header["alg"] == "ECDH-ES+A256KW" and header["epk"]["crv"] == spec["crv"]
     assert decrypt_response(key, response) == b"shhhhhhh"
 
 
@@ -144,6 +155,26 @@ def test_jwe_refuses_weak_or_private_keys() -> None:
     ec_key = jwk.JWK.generate(kty="EC", crv="P-256")
     with pytest.raises(InvalidRequest):
         encrypt_response(ec_key.export_private(as_dict=True), b"x")
+    small = jwk.JWK.generate(kty="RSA", size=1024)
+    with pytest.raises(InvalidRequest, match="2048"):
+        check_tee_pubkey(small.export_public(as_dict=True))
+
+
+def test_tee_pubkey_points_must_lie_on_the_curve() -> None:
+    public = jwk.JWK.generate(kty="EC", crv="P-256").export_public(as_dict=True)
+    assert check_tee_pubkey(public)
+    with pytest.raises(InvalidRequest, match="not a valid JWK"):
+        check_tee_pubkey({**public, "y": public["x"]})
+    with pytest.raises(InvalidRequest, match="32 bytes each"):
+        check_tee_pubkey({**public, "x": public["x"][:-3]})
+    with pytest.raises(InvalidRequest, match="not a valid JWK"):
+        check_tee_pubkey({**public, "x": "!!"})
+
+
+@given(st.dictionaries(st.sampled_from(["kty", "crv", "x", "y", "n", "e", "alg"]), st.text()))
+def test_tee_pubkey_fuzz_gives_typed_errors(value: dict[str, str]) -> None:
+    with contextlib.suppress(InvalidRequest):
+        check_tee_pubkey({"kty": "EC", "crv": "P-256", **value})
 
 
 # -- auth --------------------------------------------------------------------------------
@@ -400,3 +431,23 @@ def test_an_unreachable_database_is_store_unavailable() -> None:
     port = free_port()  # nothing answers there
     with pytest.raises(StoreUnavailable, match="did not answer"):
         KbsStore(f"postgresql+psycopg://postgres@127.0.0.1:{port}/kbs?connect_timeout=2")
+
+
+def test_a_protocol_step_uses_one_connection_and_commits_as_it_goes(broker: KeyBroker) -> None:
+    broker.set_policy(sim_policy(MRENCLAVE.hex()))
+    broker.set_reference_values(reference())
+    checkouts: list[object] = []
+    sa.event.listen(broker.store.engine, "checkout", lambda *args: checkouts.append(args))
+    session, _, _ = handshake(broker)
+    assert len(checkouts) == 2  # auth, attest: several statements each
+    broker.resource(session, "default", "key", "1")
+    assert len(checkouts) == 3
+    with broker.store.serving():
+        _, fresh = broker.auth({"version": "0.4.0", "tee": "sim"})
+        # committed at once: another connection sees the new session inside the block
+        with sqlite3.connect(broker.store.engine.url.database) as other:
+            assert other.execute("SELECT 1 FROM kbs_sessions WHERE id = ?", (fresh,)).fetchone()
+        nonce = "n" * 44
+        assert broker.store.consume_nonce(nonce, datetime.now(UTC))
+        assert not broker.store.consume_nonce(nonce, datetime.now(UTC))  # rolled back, goes on
+        assert broker.store.session(fresh) is not None

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from trustroom._core.encoding import b64url_decode, b64url_encode
 from trustroom.attestation._errors import TokenInvalid
 
 __all__ = [
@@ -37,16 +38,6 @@ __all__ = [
 ]
 
 _COORDINATE = 32  # bytes of a P-256 coordinate and of r and s
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    if not isinstance(text, str) or "=" in text:
-        raise ValueError("not unpadded base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def decode_x5c_entry(text: str) -> bytes:

@@ -55,6 +55,8 @@ def serve(
                                    help="Verify simulated-TEE evidence (protects nothing)."),
     workers: int = typer.Option(1, "--workers", min=1,
                                 help="Worker processes (all state is in the database)."),
+    threads: int = typer.Option(2, "--threads", min=1,
+                                help="Threads per worker for database and crypto work."),
 ) -> None:  # fmt: skip
     """Serve the broker over HTTP with uvicorn."""
     import uvicorn
@@ -66,6 +68,7 @@ def serve(
         "admin_key": str(admin_key.resolve()) if admin_key else None,
         "resource_key": str(resource_key.resolve()) if resource_key else None,
         "trust_sim": trust_sim,
+        "threads": threads,
     }
     app = _app(settings)  # checks the keys and creates the tables once, before any worker
     if trust_sim:
@@ -87,7 +90,7 @@ def _app(settings: dict[str, Any]) -> Starlette:
     cipher = ResourceCipher.from_file(Path(resource_key)) if resource_key else None
     broker = KeyBroker(settings["db"], resource_key=cipher, trust_sim=settings["trust_sim"])
     public = load_admin_public_key(Path(admin_key)) if admin_key else None
-    return create_app(broker, admin_public_key=public)
+    return create_app(broker, admin_public_key=public, threads=settings["threads"])
 
 
 def worker_app() -> Starlette:

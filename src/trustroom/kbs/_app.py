@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from trustroom._core.encoding import b64url_encode
 from trustroom._core.errors import TrustroomError
 from trustroom.kbs._admin import check_admin_token
 from trustroom.kbs._broker import KeyBroker
@@ -32,6 +34,7 @@ PROBLEM_BASE = "urn:trustroom:error:"
 log = logging.getLogger("trustroom.kbs")
 
 Handler = Callable[[Request], Awaitable[Response]]
+T = TypeVar("T")
 
 
 def problem(exc: TrustroomError) -> JSONResponse:
@@ -49,17 +52,32 @@ def problem(exc: TrustroomError) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 async def _json(request: Request) -> Any:
     try:
-        return json.loads(await request.body())
+        return json.loads(await request.body(), parse_constant=_no_constant)
     except ValueError as exc:
         raise InvalidRequest(f"the request body is not JSON: {exc}") from exc
 
 
 def create_app(
-    broker: KeyBroker, *, admin_public_key: ed25519.Ed25519PublicKey | None
+    broker: KeyBroker, *, admin_public_key: ed25519.Ed25519PublicKey | None, threads: int = 2
 ) -> Starlette:
-    """The ASGI app serving ``broker``; admin routes need EdDSA JWTs by ``admin_public_key``."""
+    """The ASGI app serving ``broker``; admin routes need EdDSA JWTs by ``admin_public_key``.
+
+    The broker's blocking calls run on at most ``threads`` threads: they hold the GIL most of
+    the time, so more threads than cores only add switching (40, anyio's default, halved the
+    throughput on 2 cores); a few more than one hide database round trips.
+    """
+    limiter = anyio.CapacityLimiter(threads)
+
+    async def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(
+            functools.partial(function, *args, **kwargs), limiter=limiter
+        )
 
     def guarded(handler: Handler) -> Handler:
         async def wrapper(request: Request) -> Response:
@@ -78,7 +96,7 @@ def create_app(
         return guarded(wrapper)
 
     async def auth(request: Request) -> Response:
-        challenge, session_id = await run_in_threadpool(broker.auth, await _json(request))
+        challenge, session_id = await call(broker.auth, await _json(request))
         response = JSONResponse(challenge)
         response.set_cookie(
             SESSION_COOKIE, session_id, max_age=int(broker.session_timeout.total_seconds()),
@@ -90,7 +108,7 @@ def create_app(
         session_id = request.cookies.get(SESSION_COOKIE)
         if not session_id:
             raise SessionNotFound("no kbs-session-id cookie; POST /kbs/v0/auth first")
-        token = await run_in_threadpool(broker.attest, session_id, await _json(request))
+        token = await call(broker.attest, session_id, await _json(request))
         response = JSONResponse({"token": token})
         response.set_cookie(
             SESSION_COOKIE, session_id, max_age=int(broker.session_timeout.total_seconds()),
@@ -111,25 +129,25 @@ def create_app(
         )
         if not credential:
             raise SessionNotFound("send the kbs-session-id cookie or 'Authorization: Bearer'")
-        jwe = await run_in_threadpool(broker.resource, credential, *_path(request))
+        jwe = await call(broker.resource, credential, *_path(request))
         return JSONResponse(jwe)
 
     async def put_resource(request: Request) -> Response:
-        await run_in_threadpool(broker.set_resource, *_path(request), await request.body())
+        await call(broker.set_resource, *_path(request), await request.body())
         return Response(status_code=200)
 
     async def delete_resource(request: Request) -> Response:
-        await run_in_threadpool(broker.delete_resource, *_path(request))
+        await call(broker.delete_resource, *_path(request))
         return Response(status_code=200)
 
     async def set_policy(request: Request) -> Response:
         body = await _json(request)
         rego = _b64_text(body.get("policy") if isinstance(body, dict) else None, "policy")
-        await run_in_threadpool(broker.set_policy, rego)
+        await call(broker.set_policy, rego)
         return Response(status_code=200)
 
     async def get_policy(request: Request) -> Response:
-        return JSONResponse({"policy": _b64url(broker.policy())})
+        return JSONResponse({"policy": b64url_encode(broker.policy())})
 
     async def set_reference_values(request: Request) -> Response:
         body = await _json(request)
@@ -141,7 +159,7 @@ def create_app(
                 raise InvalidRequest(f"payload is not base64 of JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise InvalidRequest("reference values must be a JSON object")
-        reference = await run_in_threadpool(broker.set_reference_values, body)
+        reference = await call(broker.set_reference_values, body)
         return JSONResponse(reference.to_dict())
 
     async def explain(request: Request) -> Response:
@@ -150,7 +168,7 @@ def create_app(
             raise InvalidRequest("explain takes {claims | token, resource-path?, policy?}")
         claims = body.get("claims")
         if isinstance(body.get("token"), str):
-            claims = await run_in_threadpool(broker.verify_token, body["token"])
+            claims = await call(broker.verify_token, body["token"])
         if not isinstance(claims, dict):
             raise InvalidRequest("explain needs 'claims' (an object) or 'token'")
         path = body.get("resource-path", ["default", "key", "1"])
@@ -160,13 +178,11 @@ def create_app(
             raise InvalidRequest("resource-path is [repo, type, tag]")
         policy = body.get("policy")
         rego = _b64_text(policy, "policy") if policy is not None else None
-        decision = await run_in_threadpool(
-            broker.explain, claims, (path[0], path[1], path[2]), policy=rego
-        )
+        decision = await call(broker.explain, claims, (path[0], path[1], path[2]), policy=rego)
         return JSONResponse(decision.to_dict())
 
     async def jwks(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(broker.jwks))
+        return JSONResponse(await call(broker.jwks))
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -197,10 +213,6 @@ ADMIN_ROUTES = (
     ("POST", "/kbs/v0/reference-value"),
     ("POST", "/kbs/v0/explain"),
 )
-
-
-def _b64url(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
 
 
 def _b64_text(value: Any, name: str) -> str:

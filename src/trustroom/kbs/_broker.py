@@ -13,11 +13,12 @@ All state is in the store, so any number of brokers on one database serve the sa
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from trustroom.attestation import (
     Appraisal,
@@ -73,8 +74,23 @@ _TEE_KEY_PATHS = (
 )
 
 log = logging.getLogger("trustroom.kbs")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 SimCollateral = Collateral | Callable[[datetime], Collateral]
+
+
+def _one_connection(method: Callable[P, R]) -> Callable[P, R]:
+    """Run a protocol step's statements on one database connection (KbsStore.serving)."""
+
+    @functools.wraps(method)
+    def step(*args: P.args, **kwargs: P.kwargs) -> R:
+        broker = args[0]
+        assert isinstance(broker, KeyBroker)
+        with broker.store.serving():
+            return method(*args, **kwargs)
+
+    return step
 
 
 def _dig(data: Any, path: tuple[str, ...]) -> Any:
@@ -139,6 +155,7 @@ class KeyBroker:
 
     # -- protocol: auth ------------------------------------------------------------------
 
+    @_one_connection
     def auth(self, request: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
         """``POST /auth``: a challenge and the new session's id (the ``kbs-session-id``)."""
         if not isinstance(request, Mapping):
@@ -161,6 +178,7 @@ class KeyBroker:
 
     # -- protocol: attest ----------------------------------------------------------------
 
+    @_one_connection
     def attest(self, session_id: str, attestation: Mapping[str, Any]) -> str:
         """``POST /attest``: verify bound evidence, appraise it, return an EAR token."""
         now = self.now()
@@ -303,6 +321,7 @@ class KeyBroker:
 
     # -- protocol: resource --------------------------------------------------------------
 
+    @_one_connection
     def resource(self, credential: str, repo: str, type_: str, tag: str) -> dict[str, str]:
         """``GET /resource/<repo>/<type>/<tag>`` for a session id or a bearer token: the
         resource as JWE to the TEE key in the token, if the resource policy allows it."""

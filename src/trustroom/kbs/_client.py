@@ -6,13 +6,13 @@ explanation, never collapsed into a generic "handshake failed" (guest-components
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any, Self
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from trustroom._core.encoding import b64url_encode
 from trustroom.kbs._admin import mint_admin_token
 from trustroom.kbs._attest import attestation_message, new_tee_key
 from trustroom.kbs._broker import PROTOCOL_VERSION
@@ -107,10 +107,6 @@ class KbsClient:
         return decrypt_response(self._key, response.json())
 
 
-def _b64url(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
-
-
 class KbsAdmin:
     """Admin calls, each with a fresh short-lived EdDSA JWT signed by ``private_key``."""
 
@@ -145,7 +141,7 @@ class KbsAdmin:
         _check(self._http.delete(url, headers=self._headers()))
 
     def set_policy(self, rego: str) -> None:
-        body = {"policy": _b64url(rego)}
+        body = {"policy": b64url_encode(rego)}
         _check(self._http.post(f"{self.url}/kbs/v0/resource-policy", json=body,
                                headers=self._headers()))  # fmt: skip
 
@@ -172,7 +168,7 @@ class KbsAdmin:
         if token is not None:
             body["token"] = token
         if policy is not None:
-            body["policy"] = _b64url(policy)
+            body["policy"] = b64url_encode(policy)
         response = _check(
             self._http.post(
                 f"{self.url}/kbs/v0/explain", content=json.dumps(body), headers=self._headers()

@@ -9,7 +9,6 @@ decrypted with stock jwcrypto on the client side, which the tests check.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import struct
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
 from jwcrypto import jwe, jwk
 
+from trustroom._core.encoding import b64url_decode, b64url_encode
 from trustroom.kbs._errors import InvalidRequest
 
 __all__ = ["check_tee_pubkey", "decrypt_response", "encrypt_response"]
@@ -35,12 +35,11 @@ _CURVES: dict[str, ec.EllipticCurve] = {
 }
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey
 
 
-def check_tee_pubkey(value: Any) -> jwk.JWK:
-    """The client's TEE key as a public JWK, refusing anything we would not encrypt to."""
+def check_tee_pubkey(value: Any) -> PublicKey:
+    """The client's TEE key as a public key, refusing anything we would not encrypt to."""
     if not isinstance(value, Mapping):
         raise InvalidRequest("runtime-data.tee-pubkey must be a JWK object")
     kty = value.get("kty")
@@ -57,9 +56,27 @@ def check_tee_pubkey(value: Any) -> jwk.JWK:
     if "d" in value or "p" in value:
         raise InvalidRequest("tee-pubkey contains private key material; send the public key only")
     try:
-        return jwk.JWK(**{k: v for k, v in value.items() if isinstance(v, str)})
-    except Exception as exc:  # jwcrypto raises several unrelated types for bad keys
+        return _public_key(value)
+    except (ValueError, TypeError) as exc:
         raise InvalidRequest(f"tee-pubkey is not a valid JWK: {exc}") from exc
+
+
+def _public_key(value: Mapping[str, Any]) -> PublicKey:
+    """RFC 7518 §6.2.1 / §6.3.1 public members; the point must lie on the curve."""
+    if value["kty"] == "RSA":
+        n, e = (int.from_bytes(b64url_decode(value.get(m, "")), "big") for m in ("n", "e"))
+        if n.bit_length() < 2048:
+            raise ValueError("an RSA key has a modulus of at least 2048 bits")
+        return rsa.RSAPublicNumbers(e, n).public_key()
+    curve = _CURVES[value["crv"]]
+    size = (curve.key_size + 7) // 8
+    x, y = b64url_decode(value.get("x", "")), b64url_decode(value.get("y", ""))
+    if len(x) != size or len(y) != size:
+        raise ValueError(f"{value['crv']} coordinates are {size} bytes each")
+    numbers = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(x, "big"), int.from_bytes(y, "big"), curve
+    )
+    return numbers.public_key()
 
 
 def _concat_kdf(shared: bytes, alg: str) -> bytes:
@@ -73,31 +90,34 @@ def _concat_kdf(shared: bytes, alg: str) -> bytes:
 
 def encrypt_response(tee_pubkey: Mapping[str, Any], payload: bytes) -> dict[str, str]:
     """``payload`` as flattened JWE JSON (protected, encrypted_key, iv, ciphertext, tag)."""
-    key = check_tee_pubkey(tee_pubkey)
-    public = key.get_op_key("wrapKey")
+    public = check_tee_pubkey(tee_pubkey)
     cek = os.urandom(32)
     header: dict[str, Any] = {"alg": _ALGORITHMS[str(tee_pubkey["kty"])], "enc": "A256GCM"}
     if isinstance(public, ec.EllipticCurvePublicKey):
         ephemeral = ec.generate_private_key(public.curve)
         kek = _concat_kdf(ephemeral.exchange(ec.ECDH(), public), header["alg"])
         encrypted_key = aes_key_wrap(kek, cek)
-        epk = jwk.JWK.from_pyca(ephemeral.public_key()).export_public(as_dict=True)
-        header["epk"] = {k: epk[k] for k in ("crv", "kty", "x", "y")}
-    elif isinstance(public, rsa.RSAPublicKey):
+        size = (public.curve.key_size + 7) // 8
+        point = ephemeral.public_key().public_numbers()
+        header["epk"] = {
+            "crv": tee_pubkey["crv"],
+            "kty": "EC",
+            "x": b64url_encode(point.x.to_bytes(size, "big")),
+            "y": b64url_encode(point.y.to_bytes(size, "big")),
+        }
+    else:
         oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
         encrypted_key = public.encrypt(cek, oaep)
-    else:  # pragma: no cover - check_tee_pubkey admits EC and RSA only
-        raise InvalidRequest("unsupported tee-pubkey")
-    protected = _b64(json.dumps(header, separators=(",", ":")).encode())
+    protected = b64url_encode(json.dumps(header, separators=(",", ":")).encode())
     iv = os.urandom(12)
     # RFC 7516 §5.1: the AAD is the ASCII of the encoded protected header.
     sealed = AESGCM(cek).encrypt(iv, payload, protected.encode())
     return {
         "protected": protected,
-        "encrypted_key": _b64(encrypted_key),
-        "iv": _b64(iv),
-        "ciphertext": _b64(sealed[:-16]),
-        "tag": _b64(sealed[-16:]),
+        "encrypted_key": b64url_encode(encrypted_key),
+        "iv": b64url_encode(iv),
+        "ciphertext": b64url_encode(sealed[:-16]),
+        "tag": b64url_encode(sealed[-16:]),
     }
 
 
