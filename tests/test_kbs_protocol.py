@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from jwcrypto import jwk
 from kbs_server import free_port, sim_policy
 
+from trustroom.attestation import SigningKeys
 from trustroom.kbs import (
     DEFAULT_POLICY,
     BindingMismatch,
@@ -451,3 +452,22 @@ def test_a_protocol_step_uses_one_connection_and_commits_as_it_goes(broker: KeyB
         assert broker.store.consume_nonce(nonce, datetime.now(UTC))
         assert not broker.store.consume_nonce(nonce, datetime.now(UTC))  # rolled back, goes on
         assert broker.store.session(fresh) is not None
+
+
+def test_a_key_rotated_in_by_another_replica_is_trusted_at_once(
+    broker: KeyBroker, clock: Clock
+) -> None:
+    ahead = Clock()  # the twin's clock runs 2 s ahead: stored times are whole seconds
+    ahead.now = clock.now + timedelta(seconds=2)
+    twin = KeyBroker(broker.store, trust_sim=True, sim_collateral=sim_collateral(), clock=ahead)
+    broker.signing_keys()  # read now, and reused for a second by the broker's clock
+    stored = broker.store.signing_keys("ear")
+    assert stored is not None
+    rotated = SigningKeys.from_dict(stored)
+    rotated.rotate(at=ahead.now)
+    assert broker.store.replace_signing_keys("ear", stored, rotated.to_dict())
+    challenge, session = broker.auth({"version": "0.4.0", "tee": "sim"})
+    token = twin.attest(session, attestation_message(attester(), challenge["nonce"], new_tee_key()))
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header["kid"] == rotated.current(ahead.now).kid
+    assert broker.verify_token(token)["iss"] == broker.issuer

@@ -17,6 +17,7 @@ import functools
 import logging
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
@@ -24,7 +25,9 @@ from trustroom.attestation import (
     Appraisal,
     ReferenceValues,
     SigningKeys,
+    TokenClaims,
     TokenIssuer,
+    TokenUntrustedIssuer,
     appraise,
     verify_token,
 )
@@ -64,6 +67,7 @@ RESOURCE_POLICY_ID = "resource-policy"
 _SIGNING_KEYS_ID = "ear"
 # Replicas' clocks differ a little: a token one issues must not be "from the future" on another.
 _CLOCK_SKEW = timedelta(seconds=60)
+_KEYS_REUSED_FOR = timedelta(seconds=1)
 # Expired sessions are swept now and then, not on every auth (a write each time otherwise).
 _PURGE_EVERY = timedelta(seconds=30)
 _STATUS_RANK = {"affirming": 0, "warning": 1, "none": 2, "contraindicated": 3}
@@ -91,6 +95,20 @@ def _one_connection(method: Callable[P, R]) -> Callable[P, R]:
             return method(*args, **kwargs)
 
     return step
+
+
+@dataclass(frozen=True)
+class _ReadKeys:
+    """The signing key document as last read from the store, parsed, and when."""
+
+    stored: dict[str, Any]
+    keys: SigningKeys
+    read_at: datetime
+
+
+def _age(read_at: datetime, now: datetime) -> timedelta:
+    age = now - read_at
+    return age if age >= timedelta(0) else _KEYS_REUSED_FOR  # a clock set back: read again
 
 
 def _dig(data: Any, path: tuple[str, ...]) -> Any:
@@ -144,10 +162,7 @@ class KeyBroker:
         self.token_lifetime = token_lifetime
         self.issuer = issuer
         self._clock = clock or (lambda: datetime.now(UTC))
-        # The stored key document and its parsed keys: parsing PEM on every request costs more
-        # than reading the row, which is still read each time so a rotation by another replica
-        # is seen at once.
-        self._parsed_keys: tuple[dict[str, Any], SigningKeys] | None = None
+        self._keys: _ReadKeys | None = None
         self._purged_at = datetime.min.replace(tzinfo=UTC)
 
     def now(self) -> datetime:
@@ -262,15 +277,22 @@ class KeyBroker:
 
     # -- tokens ----------------------------------------------------------------------------
 
-    def signing_keys(self, at: datetime | None = None) -> SigningKeys:
-        """The token signing keys from the store, created or rotated there when due."""
+    def signing_keys(self, at: datetime | None = None, *, fresh: bool = False) -> SigningKeys:
+        """The token signing keys from the store, created or rotated there when due.
+
+        The set read last is reused for up to a second (``fresh`` reads it anyway): keys
+        rotate days ahead of expiry, and a token signed by a key newer than that, just
+        rotated in by another replica, makes :meth:`verify_token` read the set again.
+        """
         when = at or self.now()
-        stored = self.store.signing_keys(_SIGNING_KEYS_ID)
-        if stored is None:
-            stored = self.store.init_signing_keys(
+        cached = self._keys
+        if not fresh and cached is not None and _age(cached.read_at, when) < _KEYS_REUSED_FOR:
+            stored, keys = cached.stored, cached.keys
+        else:
+            stored = self.store.signing_keys(_SIGNING_KEYS_ID) or self.store.init_signing_keys(
                 _SIGNING_KEYS_ID, SigningKeys.generate(at=when).to_dict()
             )
-        keys = self._parse_keys(stored)
+            keys = self._parse_keys(stored, when)
         due = [w for w in keys.warnings(when) if not w.successor]
         if due or not any(k.valid_at(when) for k in keys.keys):
             # Rotate ahead of expiry (the silent-expiry pain, trustee #1555), compare-and-swap
@@ -279,19 +301,21 @@ class KeyBroker:
             keys = SigningKeys.from_dict(stored)
             keys.rotate(at=when)
             keys.prune(when)
-            if not self.store.replace_signing_keys(_SIGNING_KEYS_ID, stored, keys.to_dict()):
+            if self.store.replace_signing_keys(_SIGNING_KEYS_ID, stored, keys.to_dict()):
+                self._keys = None
+            else:
                 again = self.store.signing_keys(_SIGNING_KEYS_ID)
                 assert again is not None
-                keys = self._parse_keys(again)
+                keys = self._parse_keys(again, when)
         return keys
 
-    def _parse_keys(self, stored: dict[str, Any]) -> SigningKeys:
-        cached = self._parsed_keys
-        if cached is not None and cached[0] == stored:
-            return cached[1]
-        keys = SigningKeys.from_dict(stored)
-        self._parsed_keys = (stored, keys)
-        return keys
+    def _parse_keys(self, stored: dict[str, Any], read_at: datetime) -> SigningKeys:
+        # Parsing the PEM keys costs more than reading the row: unchanged documents reuse
+        # the parsed set.
+        cached = self._keys
+        keys = cached.keys if cached is not None and cached.stored == stored else None
+        self._keys = _ReadKeys(stored, keys or SigningKeys.from_dict(stored), read_at)
+        return self._keys.keys
 
     def jwks(self) -> dict[str, Any]:
         """The public keys that verify this broker's tokens (``/.well-known/jwks.json``)."""
@@ -304,13 +328,10 @@ class KeyBroker:
         """The claims of a token this broker issued; TokenInvalid otherwise."""
         now = self.now()
         try:
-            claims = verify_token(
-                token,
-                keys=self.signing_keys(now).jwks(now),
-                at=now,
-                issuer=self.issuer,
-                leeway=_CLOCK_SKEW,
-            )
+            try:
+                claims = self._verify_with(token, self.signing_keys(now), now)
+            except TokenUntrustedIssuer:  # perhaps a key rotated in since the set was read
+                claims = self._verify_with(token, self.signing_keys(now, fresh=True), now)
         except KbsError:
             raise
         except Exception as exc:  # the attestation module's typed errors, and malformed input
@@ -318,6 +339,11 @@ class KeyBroker:
             raise TokenInvalid(f"the attestation token was refused ({code}): {exc}") from exc
         payload: dict[str, Any] = dict(claims.payload)
         return payload
+
+    def _verify_with(self, token: str, keys: SigningKeys, now: datetime) -> TokenClaims:
+        return verify_token(
+            token, keys=keys.public_keys(now), at=now, issuer=self.issuer, leeway=_CLOCK_SKEW
+        )
 
     # -- protocol: resource --------------------------------------------------------------
 
