@@ -61,6 +61,7 @@ def serve(
     """Serve the broker over HTTP with uvicorn."""
     import uvicorn
 
+    from trustroom.cli._http import NoDelayH11Protocol
     from trustroom.kbs._store import default_database_url
 
     settings = {
@@ -76,10 +77,17 @@ def serve(
     if admin_key is None:
         err_console.print("[yellow]no --admin-key[/]: every admin call will be refused")
     if workers == 1:
-        uvicorn.run(app, host=host, port=port)
+        uvicorn.run(app, host=host, port=port, http=NoDelayH11Protocol)
         return
     os.environ[_SERVE_SETTINGS] = json.dumps(settings)
-    uvicorn.run("trustroom.cli.kbs:worker_app", factory=True, workers=workers, host=host, port=port)
+    uvicorn.run(
+        "trustroom.cli.kbs:worker_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        http=NoDelayH11Protocol,
+    )
 
 
 def _app(settings: dict[str, Any]) -> Starlette:
