@@ -471,3 +471,19 @@ def test_a_key_rotated_in_by_another_replica_is_trusted_at_once(
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
     assert header["kid"] == rotated.current(ahead.now).kid
     assert broker.verify_token(token)["iss"] == broker.issuer
+
+
+def test_documents_are_reread_each_second_and_own_changes_apply_at_once(
+    broker: KeyBroker, clock: Clock
+) -> None:
+    twin = KeyBroker(broker.store, trust_sim=True, sim_collateral=sim_collateral(), clock=clock)
+    broker.set_policy(sim_policy(MRENCLAVE.hex()))
+    broker.set_reference_values(reference())
+    claims = broker.verify_token(handshake(broker)[2])
+    assert broker.decide(claims, "default", "key", "1").allow
+    twin.set_policy(DEFAULT_POLICY)  # another replica's change...
+    assert broker.decide(claims, "default", "key", "1").allow
+    clock.now += timedelta(seconds=1)  # ...is in force here within a second
+    assert not broker.decide(claims, "default", "key", "1").allow
+    broker.set_policy(sim_policy(MRENCLAVE.hex()))  # this broker's own change: at once
+    assert broker.decide(claims, "default", "key", "1").allow
