@@ -8,6 +8,8 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -448,10 +450,10 @@ def test_a_protocol_step_uses_one_connection_and_commits_as_it_goes(broker: KeyB
         # committed at once: another connection sees the new session inside the block
         with sqlite3.connect(broker.store.engine.url.database) as other:
             assert other.execute("SELECT 1 FROM kbs_sessions WHERE id = ?", (fresh,)).fetchone()
-        nonce = "n" * 44
-        assert broker.store.consume_nonce(nonce, datetime.now(UTC))
-        assert not broker.store.consume_nonce(nonce, datetime.now(UTC))  # rolled back, goes on
-        assert broker.store.session(fresh) is not None
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        assert broker.store.mark_attested(fresh, "token", later)
+        assert not broker.store.mark_attested(fresh, "token", later)  # its nonce is spent
+        assert broker.store.session(fresh).state == "attested"  # type: ignore[union-attr]
 
 
 def test_a_key_rotated_in_by_another_replica_is_trusted_at_once(
@@ -487,3 +489,26 @@ def test_documents_are_reread_each_second_and_own_changes_apply_at_once(
     assert not broker.decide(claims, "default", "key", "1").allow
     broker.set_policy(sim_policy(MRENCLAVE.hex()))  # this broker's own change: at once
     assert broker.decide(claims, "default", "key", "1").allow
+
+
+def test_of_two_racing_attestations_with_one_nonce_one_wins(broker: KeyBroker) -> None:
+    challenge, session = broker.auth({"version": "0.4.0", "tee": "sim"})
+    message = attestation_message(attester(), challenge["nonce"], new_tee_key())
+    both_verifying = threading.Barrier(2)
+    verify = broker._verify
+
+    def verify_together(evidence: bytes, at: datetime) -> Any:
+        both_verifying.wait(timeout=10)  # both are past the session's state check
+        return verify(evidence, at)
+
+    broker._verify = verify_together  # type: ignore[method-assign]
+
+    def attempt() -> str:
+        try:
+            return broker.attest(session, message)
+        except NonceReplayed:
+            return "replayed"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda _: attempt(), range(2)))
+    assert outcomes[1] == "replayed" and outcomes[0].count(".") == 2

@@ -228,10 +228,6 @@ class KeyBroker:
             raise NonceReplayed("this session has attested already; its nonce is spent")
         if nonce != session.nonce:
             raise BindingMismatch("runtime-data.nonce is not this session's challenge")
-        # Consumed before verification, in the database: a replay racing the original on
-        # another replica loses too.
-        if not self.store.consume_nonce(nonce, now):
-            raise NonceReplayed("this challenge nonce was used already")
         evidence = decode_primary_evidence(session.tee, tee_evidence.get("primary_evidence"))
         result = self._verify(evidence, now)
         if result.tee != session.tee:
@@ -248,7 +244,10 @@ class KeyBroker:
         appraisal = self._appraise(result, now)
         claims = runtime_data(nonce, tee_pubkey, additional)
         token = self._issuer(now).issue({"cpu0": appraisal}, runtime_data_claims=claims, at=now)
-        self.store.mark_attested(session_id, token, now + self.session_timeout)
+        # Settled in the database: of two requests racing with one nonce, on any replicas,
+        # one gets the token.
+        if not self.store.mark_attested(session_id, token, now + self.session_timeout):
+            raise NonceReplayed("this challenge nonce was used already")
         log.info("attested session %s: %s %s", session_id, result.tee, appraisal.status)
         return token
 

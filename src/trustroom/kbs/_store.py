@@ -1,11 +1,11 @@
 """Everything the broker needs to serve a client, in SQL (SQLAlchemy Core).
 
-Sessions, used nonces, sealed resources, the resource policy, reference values and the token
+Sessions, sealed resources, the resource policy, reference values and the token
 signing keys all live in the database, none in process memory, so several broker processes on
 one database (PostgreSQL for real replicas) serve the same clients: a client may ``auth`` on
 one and ``attest`` on another (Trustee's in-memory sessions prevented this: trustee #1092).
-Cross-process races are settled by the database: a nonce is consumed by an INSERT on its
-primary key, and the first process to store a signing key wins.
+Cross-process races are settled by the database: a session leaves the "authed" state (its
+nonce spent) by one conditional UPDATE, and the first process to store a signing key wins.
 """
 
 from __future__ import annotations
@@ -38,12 +38,6 @@ _sessions = sa.Table(
     sa.Column("nonce", sa.String(128), nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),  # Unix seconds
     sa.Column("token", sa.Text, nullable=True),
-)
-_used_nonces = sa.Table(
-    "kbs_used_nonces",
-    _metadata,
-    sa.Column("nonce", sa.String(128), primary_key=True),
-    sa.Column("used_at", sa.BigInteger, nullable=False),
 )
 _resources = sa.Table(
     "kbs_resources",
@@ -81,10 +75,9 @@ _INSERT_SESSION = _sessions.insert()
 _SELECT_SESSION = _sessions.select().where(_sessions.c.id == _p("id"))
 _MARK_ATTESTED = (
     _sessions.update()
-    .where(_sessions.c.id == _p("session_id"))
+    .where(_sessions.c.id == _p("session_id"), _sessions.c.state == "authed")
     .values(state="attested", token=_p("token"), expires_at=_p("expires"))
 )
-_INSERT_NONCE = _used_nonces.insert()
 _SELECT_RESOURCE = sa.select(_resources.c.sealed).where(_resources.c.path == _p("path"))
 _SELECT_POLICY = sa.select(_policies.c.rego).where(_policies.c.id == _p("id"))
 _SELECT_REFERENCE_VALUES = sa.select(_reference_values.c.name, _reference_values.c.document)
@@ -184,28 +177,20 @@ class KbsStore:
             datetime.fromtimestamp(row.expires_at, UTC), row.token,
         )  # fmt: skip
 
-    def mark_attested(self, session_id: str, token: str, expires: datetime) -> None:
+    def mark_attested(self, session_id: str, token: str, expires: datetime) -> bool:
+        """Move an "authed" session to "attested" with ``token``, spending its nonce; False
+        if it was not "authed" any more (another request, on any process, got there first)."""
         with self._db(write=True) as db:
-            db.execute(
+            result = db.execute(
                 _MARK_ATTESTED,
                 {"session_id": session_id, "token": token, "expires": _epoch(expires)},
             )
+        return bool(result.rowcount)
 
-    def consume_nonce(self, nonce: str, at: datetime) -> bool:
-        """Record ``nonce`` as used; False if some process (this or another) already did."""
-        try:
-            with self._db(write=True) as db:
-                db.execute(_INSERT_NONCE, {"nonce": nonce, "used_at": _epoch(at)})
-        except IntegrityError:
-            return False
-        return True
-
-    def purge_expired(self, at: datetime, *, keep_nonces_for: int = 86400) -> None:
-        """Drop expired sessions, and used nonces older than any session could be."""
-        now = _epoch(at)
+    def purge_expired(self, at: datetime) -> None:
+        """Drop expired sessions."""
         with self._db(write=True) as db:
-            db.execute(_sessions.delete().where(_sessions.c.expires_at < now))
-            db.execute(_used_nonces.delete().where(_used_nonces.c.used_at < now - keep_nonces_for))
+            db.execute(_sessions.delete().where(_sessions.c.expires_at < _epoch(at)))
 
     # -- resources -----------------------------------------------------------------------
 
