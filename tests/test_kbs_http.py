@@ -199,3 +199,26 @@ def test_non_json_numbers_are_refused(client: httpx.Client) -> None:
     )
     assert response.status_code == 400
     assert response.json()["code"] == "kbs_invalid_request"
+
+
+def test_with_no_threads_broker_calls_run_on_the_event_loop(tmp_path: Path) -> None:
+    broker = KeyBroker(f"sqlite:///{tmp_path / 'kbs.db'}")
+    callers: list[int] = []
+    auth = broker.auth
+
+    def recording_auth(request: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        callers.append(threading.get_ident())
+        return auth(request)
+
+    broker.auth = recording_auth  # type: ignore[method-assign]
+    app = create_app(broker, admin_public_key=None, threads=0)
+
+    async def two() -> tuple[list[int], int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://kbs") as http:
+            body = {"version": "0.4.0", "tee": "sim"}
+            answers = await asyncio.gather(*(http.post("/kbs/v0/auth", json=body) for _ in "ab"))
+            return [a.status_code for a in answers], threading.get_ident()
+
+    statuses, loop_thread = asyncio.run(two())
+    assert statuses == [200, 200] and callers == [loop_thread, loop_thread]

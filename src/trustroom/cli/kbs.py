@@ -55,8 +55,11 @@ def serve(
                                    help="Verify simulated-TEE evidence (protects nothing)."),
     workers: int = typer.Option(1, "--workers", min=1,
                                 help="Worker processes (all state is in the database)."),
-    threads: int = typer.Option(2, "--threads", min=1,
-                                help="Threads per worker for database and crypto work."),
+    threads: int = typer.Option(
+        2, "--threads", min=0,
+        help="Threads per worker for database and crypto work; 0 runs it on the event loop "
+        "(least CPU, but a slow database stalls the worker).",
+    ),
 ) -> None:  # fmt: skip
     """Serve the broker over HTTP with uvicorn."""
     import uvicorn
