@@ -45,4 +45,5 @@ def test_kbs_shell_walkthrough_runs(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "policy_denied" in result.stderr
+    assert '"allow": false' in result.stdout  # admin explain, for another measurement
     assert result.stdout.strip().endswith("shhhhhhh")
