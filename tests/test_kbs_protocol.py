@@ -18,9 +18,10 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
-from jwcrypto import jwk
+from jwcrypto import jwe, jwk
 from kbs_server import free_port, sim_policy
 
+from trustroom._core.encoding import b64url_decode, b64url_encode
 from trustroom.attestation import SigningKeys
 from trustroom.kbs import (
     DEFAULT_POLICY,
@@ -36,6 +37,7 @@ from trustroom.kbs import (
     ResourceCipher,
     ResourceKeyInvalid,
     ResourceNotFound,
+    ResponseInvalid,
     SessionExpired,
     SessionNotFound,
     StoreUnavailable,
@@ -50,6 +52,7 @@ from trustroom.kbs._jwe import check_tee_pubkey, decrypt_response, encrypt_respo
 from trustroom.tee import SimAttester, SimWorkload, sim_collateral
 
 MRENCLAVE = hashlib.sha256(b"kbs test workload").digest()
+FUZZ_KEY = new_tee_key()
 MRSIGNER = hashlib.sha256(b"kbs test signer").digest()
 
 
@@ -148,7 +151,55 @@ def test_jwe_decrypts_with_stock_jwcrypto(spec: dict[str, Any]) -> None:
     assert header["enc"] == "A256GCM"
     if spec["kty"] == "EC":
         assert header["alg"] == "ECDH-ES+A256KW" and header["epk"]["crv"] == spec["crv"]
+    stock = jwe.JWE()
+    stock.deserialize(json.dumps(response), key=key)
+    assert stock.payload == b"shhhhhhh"
     assert decrypt_response(key, response) == b"shhhhhhh"
+
+
+@pytest.mark.parametrize("alg", ["ECDH-ES+A256KW", "RSA-OAEP-256"])
+def test_client_opens_a_jwe_made_by_jwcrypto(alg: str) -> None:
+    # jwcrypto puts the ephemeral key in the per-recipient header, Trustee in the protected.
+    key = (
+        jwk.JWK.generate(kty="EC", crv="P-256")
+        if alg.startswith("ECDH")
+        else (jwk.JWK.generate(kty="RSA", size=2048))
+    )
+    token = jwe.JWE(b"from jwcrypto", json.dumps({"alg": alg, "enc": "A256GCM"}))
+    token.add_recipient(key)
+    assert decrypt_response(key, json.loads(token.serialize())) == b"from jwcrypto"
+
+
+def test_client_refuses_altered_or_foreign_responses() -> None:
+    key = new_tee_key()
+    good = encrypt_response(key.export_public(as_dict=True), b"shhhhhhh")
+    ciphertext = bytearray(b64url_decode(good["ciphertext"]))
+    ciphertext[0] ^= 1
+    header = json.loads(b64url_decode(good["protected"]))
+    other = new_tee_key().export_public(as_dict=True)
+    header["epk"] = {k: other[k] for k in ("crv", "kty", "x", "y")}
+    for bad in (
+        {**good, "ciphertext": b64url_encode(bytes(ciphertext))},
+        {**good, "protected": b64url_encode(json.dumps(header))},  # another ephemeral key
+        {**good, "header": {"alg": "dir"}, "tag": good["tag"][::-1]},
+        {k: v for k, v in good.items() if k != "iv"},
+        {"error": "not a JWE"},
+    ):
+        with pytest.raises(ResponseInvalid):
+            decrypt_response(key, bad)
+    with pytest.raises(ResponseInvalid):
+        decrypt_response(new_tee_key(), good)  # another TEE's key
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["protected", "encrypted_key", "iv", "ciphertext", "tag", "header"]),
+        st.text(),
+    )
+)
+def test_client_decryption_fuzz_gives_typed_errors(response: dict[str, str]) -> None:
+    with contextlib.suppress(ResponseInvalid):
+        decrypt_response(FUZZ_KEY, response)
 
 
 def test_jwe_refuses_weak_or_private_keys() -> None:

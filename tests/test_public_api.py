@@ -71,10 +71,10 @@ def test_kbs_exports_are_pinned() -> None:
         "InvalidRequest", "KbsAdmin", "KbsClient", "KbsError", "KbsRemoteError", "KbsStore",
         "KeyBroker", "NonceReplayed", "PROTOCOL_VERSION", "PolicyDecision", "PolicyDenied",
         "PolicyInvalid", "ProtocolVersionMismatch", "ResourceCipher", "ResourceKeyInvalid",
-        "ResourceNotFound", "SessionExpired", "SessionNotFound", "StoreUnavailable", "TokenInvalid",
-        "UnsupportedTee", "attestation_message", "canonical_json", "create_app",
-        "decrypt_response", "generate_resource_key", "mint_admin_token", "new_tee_key",
-        "runtime_data_digest", "runtime_report_data",
+        "ResourceNotFound", "ResponseInvalid", "SessionExpired", "SessionNotFound",
+        "StoreUnavailable", "TokenInvalid", "UnsupportedTee", "attestation_message",
+        "canonical_json", "create_app", "decrypt_response", "generate_resource_key",
+        "mint_admin_token", "new_tee_key", "runtime_data_digest", "runtime_report_data",
     ]  # fmt: skip
 
 

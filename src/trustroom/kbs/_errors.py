@@ -25,6 +25,7 @@ __all__ = [
     "ProtocolVersionMismatch",
     "ResourceKeyInvalid",
     "ResourceNotFound",
+    "ResponseInvalid",
     "SessionExpired",
     "SessionNotFound",
     "StoreUnavailable",
@@ -156,6 +157,16 @@ class ResourceKeyInvalid(KbsError):
     default_hint = (
         "The resource key file holds 32 random bytes (raw, hex or base64); stored resources "
         "decrypt only with the key they were stored under."
+    )
+
+
+class ResponseInvalid(KbsError):
+    """The client could not open a resource response (it is the client's error, not HTTP)."""
+
+    code = "kbs_response_invalid"
+    default_hint = (
+        "The answer is not a JWE to this client's TEE key (ECDH-ES+A256KW or RSA-OAEP-256 with "
+        "A256GCM): a broker speaking another protocol version, or an answer altered on the way."
     )
 
 

@@ -3,8 +3,9 @@
 Trustee's default is ``ECDH-ES+A256KW`` with ``A256GCM`` (kbs/src/jwe/mod.rs); its clients may
 also send an RSA key for ``RSA-OAEP-256``. Trustee's clients read the ephemeral key (``epk``)
 from the *protected* header, while jwcrypto puts it in the per-recipient header of a flattened
-JWE; so the JWE is assembled here with ``cryptography`` (RFC 7516/7518, a few lines) and
-decrypted with stock jwcrypto on the client side, which the tests check.
+JWE; so the JWE is assembled here with ``cryptography`` (RFC 7516/7518, a few lines), and
+opened the same way on the client (a third of jwcrypto's time, and it reads ``epk`` from
+either header). The tests check that stock jwcrypto decrypts what the broker sends.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import struct
 from collections.abc import Mapping
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.concatkdf import ConcatKDFHash
-from cryptography.hazmat.primitives.keywrap import aes_key_wrap
-from jwcrypto import jwe, jwk
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
+from jwcrypto import jwk
 
 from trustroom._core.encoding import b64url_decode, b64url_encode
-from trustroom.kbs._errors import InvalidRequest
+from trustroom.kbs._errors import InvalidRequest, ResponseInvalid
 
 __all__ = ["check_tee_pubkey", "decrypt_response", "encrypt_response"]
 
@@ -122,7 +124,37 @@ def encrypt_response(tee_pubkey: Mapping[str, Any], payload: bytes) -> dict[str,
 
 
 def decrypt_response(private_key: jwk.JWK, response: Mapping[str, Any]) -> bytes:
-    """The plaintext of a resource response, with the client's private TEE key."""
-    token = jwe.JWE()
-    token.deserialize(json.dumps(dict(response)), key=private_key)
-    return bytes(token.payload)
+    """The plaintext of a resource response, with the client's private TEE key.
+
+    The ephemeral key is read from the protected header (Trustee) or the per-recipient one
+    (jwcrypto and other JOSE libraries).
+    """
+    try:
+        protected = response["protected"]
+        # Protected members win: only they are bound to the ciphertext.
+        header = {**response.get("header", {}), **json.loads(b64url_decode(protected))}
+        encrypted_key, iv, ciphertext, tag = (
+            b64url_decode(response[m]) for m in ("encrypted_key", "iv", "ciphertext", "tag")
+        )
+        if header.get("enc") != "A256GCM":
+            raise ValueError(f"content encryption {header.get('enc')!r} is not A256GCM")
+        key = private_key.get_op_key("unwrapKey")
+        if header.get("alg") == "ECDH-ES+A256KW" and isinstance(key, ec.EllipticCurvePrivateKey):
+            ephemeral = _public_key({**header["epk"], "kty": "EC"})
+            if not isinstance(ephemeral, ec.EllipticCurvePublicKey) or (
+                ephemeral.curve.name != key.curve.name
+            ):
+                raise ValueError("the ephemeral key is not on the TEE key's curve")
+            kek = _concat_kdf(key.exchange(ec.ECDH(), ephemeral), header["alg"])
+            cek = aes_key_unwrap(kek, encrypted_key)
+        elif header.get("alg") == "RSA-OAEP-256" and isinstance(key, rsa.RSAPrivateKey):
+            oaep = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
+            cek = key.decrypt(encrypted_key, oaep)
+        else:
+            raise ValueError(f"key management {header.get('alg')!r} does not fit the TEE key")
+        aad = protected + ("." + response["aad"] if "aad" in response else "")
+        return AESGCM(cek).decrypt(iv, ciphertext + tag, aad.encode())
+    except (KeyError, TypeError, ValueError, AttributeError, InvalidTag, InvalidUnwrap) as exc:
+        raise ResponseInvalid(
+            f"the resource response does not decrypt: {type(exc).__name__}: {exc}"
+        ) from exc
