@@ -77,8 +77,20 @@ def test_seal_and_unseal_files(tmp_path: Path) -> None:
     assert getattr(result.exception, "code", None) == "sealed_data_invalid"
 
 
-def test_the_simulated_tee_needs_a_declared_workload(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["tee", "evidence", "--report-data", "00" * 64, "--sim"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tee", "evidence", "--report-data", "00" * 64, "--sim"],
+        # The broker client chooses its TEE as the tee commands do, before any network call.
+        ["kbs", "get-resource", "http://127.0.0.1:9", "default/key/1", "--sim"],
+        ["kbs", "get-resource", "http://127.0.0.1:9", "default/key/1"],
+    ],
+)
+def test_the_simulated_tee_needs_a_declared_workload(
+    command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("trustroom.tee._local.detect_hardware", lambda: None)
+    result = runner.invoke(app, command)
     assert getattr(result.exception, "code", None) == "tee_unavailable"
 
 

@@ -129,18 +129,13 @@ def get_resource(
     isv_svn: int = SVN,
     sim: bool = SIM,
 ) -> None:
-    """Attest this TEE (or the simulated one) and fetch a resource."""
+    """Attest this TEE (hardware if found, else the simulated one running the declared
+    workload) and fetch a resource."""
     from trustroom.kbs import KbsClient
-    from trustroom.tee import Attester, SimAttester, local_attester
+    from trustroom.tee import local_attester
 
     declared = declared_workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
-    attester: Attester
-    if declared is not None:
-        attester = SimAttester(declared)
-    elif sim:
-        raise typer.BadParameter("--sim needs a workload: --workload or --mrenclave")
-    else:
-        attester = local_attester()
+    attester = local_attester(declared, sim=sim)
     if attester.tee == "sim":
         err_console.print(f"[yellow]{SIM_NOTE}[/]")
     with KbsClient(url, attester) as client:
