@@ -158,7 +158,8 @@ def test_several_worker_processes_serve_one_database(
                 start = time.perf_counter()
                 http.get("/healthz").raise_for_status()
                 took.append(time.perf_counter() - start)
-        assert sorted(took)[4] < 0.025
+        # With Nagle on, every one after the first takes 40 ms or more; noise only adds.
+        assert min(took[1:]) < 0.03
 
 
 def test_broker_calls_run_on_a_bounded_number_of_threads(tmp_path: Path) -> None:
