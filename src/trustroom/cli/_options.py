@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from trustroom._core.timeutil import parse_time
-from trustroom.tee import SimWorkload
+from trustroom.tee import Attester, SimWorkload, local_attester
 
 __all__ = [
     "MRENCLAVE",
@@ -20,35 +20,40 @@ __all__ = [
     "SIM_NOTE",
     "SVN",
     "WORKLOAD",
-    "declared_workload",
+    "attester_for",
     "parse_at",
 ]
 
 SIM_NOTE = "SIMULATED: not a hardware TEE, protects nothing"
 
 
-def declared_workload(
+def attester_for(
     workload: Path | None,
     mrenclave: str | None,
     mrsigner: str | None,
     signer: str,
     isv_prod_id: int,
     isv_svn: int,
-) -> SimWorkload | None:
+    *,
+    sim: bool,
+) -> Attester:
+    """This machine's TEE, or (none found, or ``sim``) the simulated one running the workload
+    the options declare: files to measure, or MRENCLAVE (and MRSIGNER or a signer's name)."""
+    declared: SimWorkload | None = None
     if workload is not None:
-        return SimWorkload.measure(
+        declared = SimWorkload.measure(
             workload, signer=signer, isv_prod_id=isv_prod_id, isv_svn=isv_svn
         )
-    if mrenclave is None:
-        return None
-    try:
-        enclave = bytes.fromhex(mrenclave)
-        signer_id = (
-            bytes.fromhex(mrsigner) if mrsigner else hashlib.sha256(signer.encode()).digest()
-        )
-        return SimWorkload(enclave, signer_id, isv_prod_id, isv_svn)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{exc}; MRENCLAVE and MRSIGNER are 32 bytes of hex") from exc
+    elif mrenclave is not None:
+        try:
+            enclave = bytes.fromhex(mrenclave)
+            signer_id = (
+                bytes.fromhex(mrsigner) if mrsigner else hashlib.sha256(signer.encode()).digest()
+            )
+            declared = SimWorkload(enclave, signer_id, isv_prod_id, isv_svn)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{exc}; MRENCLAVE and MRSIGNER are 32 bytes of hex") from exc
+    return local_attester(declared, sim=sim)
 
 
 WORKLOAD = typer.Option(

@@ -19,7 +19,7 @@ from trustroom.cli._options import (
     SIM_NOTE,
     SVN,
     WORKLOAD,
-    declared_workload,
+    attester_for,
 )
 from trustroom.cli._output import err_console, print_json
 from trustroom.kbs import KbsAdmin
@@ -132,10 +132,8 @@ def get_resource(
     """Attest this TEE (hardware if found, else the simulated one running the declared
     workload) and fetch a resource."""
     from trustroom.kbs import KbsClient
-    from trustroom.tee import local_attester
 
-    declared = declared_workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
-    attester = local_attester(declared, sim=sim)
+    attester = attester_for(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn, sim=sim)
     if attester.tee == "sim":
         err_console.print(f"[yellow]{SIM_NOTE}[/]")
     with KbsClient(url, attester) as client:

@@ -20,13 +20,12 @@ from trustroom.cli._options import (
     SIM_NOTE,
     SVN,
     WORKLOAD,
-    declared_workload,
+    attester_for,
     parse_at,
 )
 from trustroom.cli._output import console, print_errors, print_json
 from trustroom.evidence import DcapCollateral, Verifier
 from trustroom.ratls import RaTlsResult, create_certificate, inspect_certificate, write_identity
-from trustroom.tee import local_attester
 
 app = typer.Typer(
     help="Attested TLS: certificates carrying TEE evidence (interoperable RA-TLS format).",
@@ -67,8 +66,9 @@ def cert(
     The certificate carries evidence from this machine's TEE binding the key. The simulated TEE
     measures the workload you declare and protects nothing.
     """
-    declared = declared_workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
-    attester = local_attester(declared, sim=tee is TeeChoice.SIM)
+    attester = attester_for(
+        workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn, sim=tee is TeeChoice.SIM
+    )
     key, certificate = create_certificate(attester, subject=subject, validity=timedelta(days=days))
     write_identity(out_dir, key, certificate)
     spki = certificate.public_key().public_bytes(

@@ -17,14 +17,13 @@ from trustroom.cli._options import (
     SIM_NOTE,
     SVN,
     WORKLOAD,
-    declared_workload,
+    attester_for,
 )
 from trustroom.cli._output import console, print_json
 from trustroom.tee import (
     SealPolicy,
     SimPlatform,
     describe,
-    local_attester,
     seal,
     unseal,
 )
@@ -76,8 +75,7 @@ def evidence(
         data = bytes.fromhex(report_data)
     except ValueError as exc:
         raise typer.BadParameter("--report-data is hex") from exc
-    declared = declared_workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
-    attester = local_attester(declared, sim=sim)
+    attester = attester_for(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn, sim=sim)
     blob = attester.evidence(data)
     if out is None:
         print(blob.hex())
@@ -102,8 +100,7 @@ def seal_file(
     sim: bool = SIM,
 ) -> None:
     """Encrypt a file so only this workload (or its signer's) on this platform can read it."""
-    declared = declared_workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
-    attester = local_attester(declared, sim=sim)
+    attester = attester_for(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn, sim=sim)
     target.write_bytes(seal(attester, source.read_bytes(), policy=policy, label=label.encode()))
     console.print(f"sealed {source} to {target} ({policy.value} policy, {attester.tee})")
 
@@ -121,7 +118,7 @@ def unseal_file(
     sim: bool = SIM,
 ) -> None:
     """Decrypt a sealed file; fails without output if it was altered or sealed elsewhere."""
-    declared = declared_workload(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn)
-    data = unseal(local_attester(declared, sim=sim), source.read_bytes())
+    attester = attester_for(workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn, sim=sim)
+    data = unseal(attester, source.read_bytes())
     target.write_bytes(data)
     console.print(f"unsealed {source} to {target}")
