@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trustroom.kbs import PolicyInvalid
 from trustroom.kbs._errors import InvalidRequest
@@ -32,6 +36,13 @@ def test_claims_reach_the_policy_exactly(claimed: object, literal: str, allowed:
     assert decision.allow is allowed
 
 
+def test_member_names_reach_the_policy_exactly() -> None:
+    # A client chooses the members of its tee-pubkey, which the token carries to the policy.
+    rego = 'package policy\nimport rego.v1\nallow if input.key.use == "enc"'
+    assert evaluate_policy(rego, {"key": {"use": "enc"}}, DATA).allow
+    assert not evaluate_policy(rego, {"key": {"use\x00x": "enc"}}, DATA).allow
+
+
 def test_one_compiled_policy_serves_many_inputs() -> None:
     # An interpreter reused across inputs after running a compiled policy aborted the process
     # (regopy 1.5); each evaluation must stand alone, whatever came before.
@@ -58,3 +69,24 @@ def test_evaluation_errors_are_typed() -> None:
         evaluate_policy("package policy\nallow if { input.a == }", {}, DATA)
     with pytest.raises(InvalidRequest, match="not JSON"):
         evaluate_policy(DEFAULT_POLICY, {"x": float("nan"), "y": "\x00"}, DATA)
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.text(), _JSON, max_size=4), st.dictionaries(st.text(), _JSON, max_size=3))
+def test_any_json_claims_get_a_decision(claims: dict[str, Any], cpu0: dict[str, Any]) -> None:
+    # regopy aborts the process on some misuse; no input a token can carry may reach one.
+    for value in (claims, {"submods": {"cpu0": cpu0}}):
+        decision = evaluate_policy(DEFAULT_POLICY, value, DATA)
+        assert decision.allow or decision.reasons
+        assert all(isinstance(r, str) for r in decision.reasons)

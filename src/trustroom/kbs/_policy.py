@@ -138,7 +138,7 @@ def _exact_as_input(value: Any) -> bool:
     if isinstance(value, int):
         return value in _INT64
     if isinstance(value, Mapping):
-        return all(isinstance(k, str) and _exact_as_input(v) for k, v in value.items())
+        return all(_exact_as_input(k) and _exact_as_input(v) for k, v in value.items())
     if isinstance(value, list | tuple):
         return all(_exact_as_input(v) for v in value)
     return False
