@@ -174,7 +174,6 @@ class KeyBroker:
         self.issuer = issuer
         self._clock = clock or (lambda: datetime.now(UTC))
         self._recent = _Recent()
-        self._parsed_keys: tuple[dict[str, Any], SigningKeys] | None = None
         self._purged_at = datetime.min.replace(tzinfo=UTC)
 
     def now(self) -> datetime:
@@ -299,33 +298,26 @@ class KeyBroker:
         when = at or self.now()
         if fresh:
             self._recent.forget(_SIGNING_KEYS_ID)
-        stored = self._recent.get(_SIGNING_KEYS_ID, when, lambda: self._stored_keys(when))
-        keys = self._parse_keys(stored)
+        stored, keys = self._recent.get(_SIGNING_KEYS_ID, when, lambda: self._read_keys(when))
         due = [w for w in keys.warnings(when) if not w.successor]
         if due or not any(k.valid_at(when) for k in keys.keys):
             # Rotate ahead of expiry (the silent-expiry pain, trustee #1555), compare-and-swap
             # so that two replicas rotating at once end up with one agreed key set. A fresh
-            # copy is rotated: the parsed one must keep matching the stored document.
+            # copy is rotated: the reused one must keep matching the stored document.
             keys = SigningKeys.from_dict(stored)
             keys.rotate(at=when)
             keys.prune(when)
             self._recent.forget(_SIGNING_KEYS_ID)
             if not self.store.replace_signing_keys(_SIGNING_KEYS_ID, stored, keys.to_dict()):
-                keys = self._parse_keys(self._stored_keys(when))
+                _, keys = self._read_keys(when)
         return keys
 
-    def _stored_keys(self, at: datetime) -> dict[str, Any]:
-        return self.store.signing_keys(_SIGNING_KEYS_ID) or self.store.init_signing_keys(
+    def _read_keys(self, at: datetime) -> tuple[dict[str, Any], SigningKeys]:
+        """The stored key document (created if there is none yet) and its keys, parsed."""
+        stored = self.store.signing_keys(_SIGNING_KEYS_ID) or self.store.init_signing_keys(
             _SIGNING_KEYS_ID, SigningKeys.generate(at=at).to_dict()
         )
-
-    def _parse_keys(self, stored: dict[str, Any]) -> SigningKeys:
-        # Parsing the PEM keys costs more than reading the row: an unchanged document reuses
-        # the parsed set.
-        parsed = self._parsed_keys
-        if parsed is None or parsed[0] != stored:
-            parsed = self._parsed_keys = (stored, SigningKeys.from_dict(stored))
-        return parsed[1]
+        return stored, SigningKeys.from_dict(stored)
 
     def jwks(self) -> dict[str, Any]:
         """The public keys that verify this broker's tokens (``/.well-known/jwks.json``)."""
