@@ -15,6 +15,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from kbs_server import running_broker, sim_policy, write_keys
+from starlette.applications import Starlette
 
 from trustroom.kbs import (
     KbsAdmin,
@@ -179,16 +180,8 @@ def test_broker_calls_run_on_a_bounded_number_of_threads(tmp_path: Path) -> None
         return auth(request)
 
     broker.auth = slow_auth  # type: ignore[method-assign]
-    app = create_app(broker, admin_public_key=None, threads=3)
-
-    async def burst() -> list[int]:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://kbs") as http:
-            body = {"version": "0.4.0", "tee": "sim"}
-            calls = [http.post("/kbs/v0/auth", json=body) for _ in range(12)]
-            return [r.status_code for r in await asyncio.gather(*calls)]
-
-    assert asyncio.run(burst()) == [200] * 12
+    statuses, _ = _concurrent_auths(create_app(broker, admin_public_key=None, threads=3), 12)
+    assert statuses == [200] * 12
     assert most == 3
 
 
@@ -212,14 +205,21 @@ def test_with_no_threads_broker_calls_run_on_the_event_loop(tmp_path: Path) -> N
         return auth(request)
 
     broker.auth = recording_auth  # type: ignore[method-assign]
-    app = create_app(broker, admin_public_key=None, threads=0)
+    statuses, loop_thread = _concurrent_auths(
+        create_app(broker, admin_public_key=None, threads=0), 2
+    )
+    assert statuses == [200, 200] and callers == [loop_thread, loop_thread]
 
-    async def two() -> tuple[list[int], int]:
+
+def _concurrent_auths(app: Starlette, count: int) -> tuple[list[int], int]:
+    """``count`` auth calls at once through ``app``: their statuses, and the event loop's
+    thread."""
+
+    async def burst() -> tuple[list[int], int]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://kbs") as http:
             body = {"version": "0.4.0", "tee": "sim"}
-            answers = await asyncio.gather(*(http.post("/kbs/v0/auth", json=body) for _ in "ab"))
-            return [a.status_code for a in answers], threading.get_ident()
+            calls = [http.post("/kbs/v0/auth", json=body) for _ in range(count)]
+            return [r.status_code for r in await asyncio.gather(*calls)], threading.get_ident()
 
-    statuses, loop_thread = asyncio.run(two())
-    assert statuses == [200, 200] and callers == [loop_thread, loop_thread]
+    return asyncio.run(burst())
