@@ -404,6 +404,8 @@ def test_replicas_with_clocks_apart_accept_each_others_tokens(
     key = new_tee_key()
     token = twin.attest(session, attestation_message(attester(), challenge["nonce"], key))
     assert broker.verify_token(token)["iss"] == broker.issuer
+    # The replica behind found the key the one ahead created valid: no second key.
+    assert broker.jwks() == twin.jwks() and len(broker.jwks()["keys"]) == 1
 
 
 def test_signing_keys_rotate_before_expiry_and_replicas_agree(

@@ -313,9 +313,13 @@ class KeyBroker:
         return keys
 
     def _read_keys(self, at: datetime) -> tuple[dict[str, Any], SigningKeys]:
-        """The stored key document (created if there is none yet) and its keys, parsed."""
+        """The stored key document (created if there is none yet) and its keys, parsed.
+
+        The first key is valid from a clock skew back: a replica whose clock is behind the
+        creator's would otherwise find no valid key and rotate in a second one at once.
+        """
         stored = self.store.signing_keys(_SIGNING_KEYS_ID) or self.store.init_signing_keys(
-            _SIGNING_KEYS_ID, SigningKeys.generate(at=at).to_dict()
+            _SIGNING_KEYS_ID, SigningKeys.generate(at=at - _CLOCK_SKEW).to_dict()
         )
         return stored, SigningKeys.from_dict(stored)
 
