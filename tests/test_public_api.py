@@ -7,6 +7,7 @@ import trustroom.attestation as attestation
 import trustroom.evidence as evidence
 import trustroom.kbs as kbs
 import trustroom.ratls
+import trustroom.sealfs as sealfs
 import trustroom.tee
 from trustroom import TrustroomError
 
@@ -78,10 +79,22 @@ def test_kbs_exports_are_pinned() -> None:
     ]  # fmt: skip
 
 
+def test_sealfs_exports_are_pinned() -> None:
+    assert sealfs.__all__ == [
+        "DEFAULT_NODE_SIZE", "CheckProblem", "CheckReport", "DirectoryNotEmpty", "FileExists",
+        "FileInfo", "FileMisplaced", "FileNotFound", "FileRolledBack", "FileTruncated",
+        "InvalidPath", "IsADirectory", "ManifestInvalid", "NodeInvalid", "NotADirectory",
+        "SealedFile", "SealfsError", "Volume", "VolumeInvalid", "VolumeKey", "VolumeLocked",
+        "VolumeRolledBack", "WrongKey",
+    ]  # fmt: skip
+
+
 def test_every_error_has_its_own_code_and_a_hint() -> None:
     # Every subpackage is imported above, so this is every error a user can meet.
     errors = _subclasses(TrustroomError)
-    assert {evidence.EvidenceError, attestation.AttestationError, kbs.KbsError} <= set(errors)
+    assert {
+        evidence.EvidenceError, attestation.AttestationError, kbs.KbsError, sealfs.SealfsError
+    } <= set(errors)  # fmt: skip
     codes = [c.code for c in errors]
     assert len(codes) == len(set(codes))
     for cls in errors:

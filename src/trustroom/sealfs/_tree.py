@@ -1,0 +1,368 @@
+"""One sealed file's nodes: reading, writing and re-sealing its Merkle tree of keys and tags.
+
+Every node is encrypted with AES-256-GCM under a fresh random key each time it is written (so
+a key is used once and the nonce can be fixed), and its key and tag are kept in its parent MHT
+node; the root's key and tag live in the manifest. A node whose entry is all zeros holds zeros
+and is not stored, so holes and zero-filled regions cost nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections import OrderedDict
+from collections.abc import Callable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from trustroom.sealfs._errors import FileRolledBack, FileTruncated, NodeInvalid, VolumeRolledBack
+from trustroom.sealfs._journal import Journal
+from trustroom.sealfs._layout import ENTRY_SIZE, HEADER_STRUCT_SIZE, Geometry, ObjectHeader
+from trustroom.sealfs._manifest import Entry
+
+__all__ = ["FileTree"]
+
+_NONCE = bytes(12)
+_ZERO_ENTRY = bytes(ENTRY_SIZE)
+_INDEX = struct.Struct("<Q")
+_CACHED_NODES = 64  # clean or dirty data nodes held per open file; dirty ones beyond are sealed
+
+
+class FileTree:
+    """The node tree of one file's object, with the changes not yet committed."""
+
+    def __init__(
+        self,
+        path: str,
+        entry: Entry,
+        fd: int,
+        geometry: Geometry,
+        volume_id: bytes,
+        journal: Callable[[], Journal],
+        *,
+        new: bool,
+    ) -> None:
+        self.path = path
+        self.fd = fd
+        self.object_id = entry.object_id
+        self.size = entry.size
+        self.open_handles = 0
+        self._geo = geometry
+        self._volume_id = volume_id
+        self._journal = journal
+        self._aad_prefix = volume_id + entry.object_id
+        self._root = entry.root
+        self._version = entry.version
+        self._new = new
+        self._committed_size = entry.size
+        self._committed_end = self._physical_end(entry.size)
+        self._mhts: dict[int, bytearray] = {}
+        self._dirty_mhts: set[int] = set()
+        self._data: OrderedDict[int, bytearray] = OrderedDict()
+        self._dirty_data: set[int] = set()
+        self._sealed_lengths: dict[int, int] = {}  # data nodes sealed in this transaction
+        self._wrote_directly = False
+        if not new:
+            self._check_header(entry)
+
+    # -- state --------------------------------------------------------------------------------
+
+    @property
+    def dirty(self) -> bool:
+        return (
+            self._new
+            or bool(self._dirty_data or self._dirty_mhts)
+            or self.size != self._committed_size
+        )
+
+    def _physical_end(self, size: int) -> int:
+        count = self._geo.data_nodes(size)
+        return self._geo.data_physical(count - 1) + 1 if count else 0
+
+    def _header(self, version: int) -> bytes:
+        return ObjectHeader(self._volume_id, self.object_id, version, self._geo.node_size).pack()
+
+    def _check_header(self, entry: Entry) -> None:
+        raw = os.pread(self.fd, HEADER_STRUCT_SIZE, 0)
+        if len(raw) < HEADER_STRUCT_SIZE:
+            raise FileTruncated(f"{self.path}: its object has been truncated", path=self.path)
+        header = ObjectHeader.unpack(raw, self.path)
+        header.expect(self._volume_id, self.object_id, self.path)
+        if header.version < entry.version:
+            raise FileRolledBack(
+                f"{self.path}: the host serves an older version of this file (from volume "
+                f"version {header.version}; the manifest expects {entry.version})",
+                path=self.path,
+                found=header.version,
+                expected=entry.version,
+            )
+        if header.version > entry.version:
+            raise VolumeRolledBack(
+                f"{self.path}: the file is newer (volume version {header.version}) than the "
+                f"manifest says ({entry.version}): the manifest was replaced by an older one",
+                path=self.path,
+                found=header.version,
+                expected=entry.version,
+            )
+
+    # -- reading nodes ------------------------------------------------------------------------
+
+    def _aad(self, physical: int) -> bytes:
+        if physical == 0:
+            return self._header(self._version) + _INDEX.pack(0)
+        return self._aad_prefix + _INDEX.pack(physical)
+
+    def _open_node(self, entry: bytes, physical: int, length: int, what: str) -> bytes:
+        offset = self._geo.offset(physical)
+        stored = self._journal().read(self.object_id, offset)
+        if stored is None:
+            stored = os.pread(self.fd, length, offset)
+        if len(stored) < length:
+            raise FileTruncated(
+                f"{self.path}: {what} is cut short: the object has been truncated",
+                path=self.path,
+            )
+        try:
+            return AESGCM(entry[:32]).decrypt(_NONCE, stored + entry[32:], self._aad(physical))
+        except InvalidTag:
+            raise NodeInvalid(
+                f"{self.path}: {what} failed authentication: it was altered, moved or "
+                "replaced by an older copy",
+                path=self.path,
+                node=physical,
+            ) from None
+
+    def _mht(self, index: int) -> bytearray:
+        found = self._mhts.get(index)
+        if found is not None:
+            return found
+        if index == 0:
+            entry = self._root[0] + self._root[1] if self._root[0] else _ZERO_ENTRY
+        else:
+            parent, at = self._geo.parent(index)
+            entry = bytes(self._mht(parent)[at : at + ENTRY_SIZE])
+        node = bytearray(self._geo.mht_capacity)
+        if entry != _ZERO_ENTRY:
+            length = self._geo.mht_length(index, self._committed_size)
+            plain = self._open_node(
+                entry, self._geo.mht_physical(index), length, f"tree node {index}"
+            )
+            node[: len(plain)] = plain
+        self._mhts[index] = node
+        return node
+
+    def _entry_at(self, index: int) -> tuple[bytearray, int]:
+        slots = self._geo.data_slots
+        return self._mht(index // slots), (index % slots) * ENTRY_SIZE
+
+    def _node(self, index: int) -> bytearray:
+        """Data node ``index`` in plaintext, padded with zeros to the node size."""
+        node = self._data.get(index)
+        if node is not None:
+            self._data.move_to_end(index)
+            return node
+        mht, at = self._entry_at(index)
+        entry = bytes(mht[at : at + ENTRY_SIZE])
+        node = bytearray(self._geo.node_size)
+        if entry != _ZERO_ENTRY:
+            length = self._sealed_lengths.get(index)
+            if length is None:
+                length = self._geo.data_length(index, self._committed_size)
+            plain = self._open_node(
+                entry, self._geo.data_physical(index), length, f"data node {index}"
+            )
+            node[: len(plain)] = plain
+        self._remember(index, node)
+        return node
+
+    def _remember(self, index: int, node: bytearray) -> None:
+        self._data[index] = node
+        while len(self._data) > _CACHED_NODES:
+            oldest, buffer = self._data.popitem(last=False)
+            if oldest in self._dirty_data:
+                self._seal_data(oldest, buffer)
+
+    # -- writing nodes ------------------------------------------------------------------------
+
+    def _store(self, physical: int, data: bytes) -> None:
+        """Put a sealed node where it goes: in place if the committed state does not use that
+        position, otherwise in the journal until the commit."""
+        offset = self._geo.offset(physical)
+        if self._new or physical >= self._committed_end:
+            os.pwrite(self.fd, data, offset)
+            self._wrote_directly = True
+        else:
+            self._journal().write(self.object_id, offset, data)
+
+    def _seal(self, plain: memoryview | bytes, physical: int) -> bytes:
+        """Encrypt and store one node; its entry (key and tag) for the parent."""
+        if not plain or plain == bytes(len(plain)):
+            return _ZERO_ENTRY
+        key = os.urandom(32)
+        sealed = AESGCM(key).encrypt(_NONCE, plain, self._aad(physical))
+        self._store(physical, sealed[:-16])
+        return key + sealed[-16:]
+
+    def _seal_data(self, index: int, node: bytearray) -> None:
+        length = self._geo.data_length(index, self.size)
+        entry = self._seal(memoryview(node)[:length], self._geo.data_physical(index))
+        mht, at = self._entry_at(index)
+        mht[at : at + ENTRY_SIZE] = entry
+        self._dirty_mhts.add(index // self._geo.data_slots)
+        self._dirty_data.discard(index)
+        self._sealed_lengths[index] = length
+
+    # -- file operations ----------------------------------------------------------------------
+
+    def read(self, offset: int, length: int) -> bytes:
+        end = min(self.size, offset + length)
+        if offset >= end:
+            return b""
+        node_size = self._geo.node_size
+        parts = []
+        while offset < end:
+            index, at = divmod(offset, node_size)
+            take = min(node_size - at, end - offset)
+            parts.append(self._node(index)[at : at + take])
+            offset += take
+        return b"".join(parts)
+
+    def write(self, offset: int, data: bytes | memoryview) -> int:
+        view = memoryview(data).cast("B")
+        end = offset + len(view)
+        if end > self.size:
+            self.resize(end)
+        node_size = self._geo.node_size
+        done = 0
+        while done < len(view):
+            index, at = divmod(offset + done, node_size)
+            take = min(node_size - at, len(view) - done)
+            if take == node_size and index not in self._data:
+                node = bytearray(view[done : done + take])
+                self._remember(index, node)
+            else:
+                node = self._node(index)
+                node[at : at + take] = view[done : done + take]
+            self._dirty_data.add(index)
+            done += take
+        return done
+
+    def resize(self, size: int) -> None:
+        """Truncate or extend (with zeros) to ``size`` bytes."""
+        old = self.size
+        if size == old:
+            return
+        geo = self._geo
+        # The old and the new last node change length: they are sealed again at commit.
+        for index in {geo.data_nodes(old) - 1, geo.data_nodes(size) - 1}:
+            if 0 <= index < min(geo.data_nodes(old), geo.data_nodes(size)) and (
+                geo.data_length(index, old) != geo.data_length(index, size)
+            ):
+                node = self._node(index)
+                keep = geo.data_length(index, min(old, size))
+                node[keep:] = bytes(geo.node_size - keep)
+                self._dirty_data.add(index)
+        if size < old:
+            self._drop_beyond(size)
+        self.size = size
+
+    def _drop_beyond(self, size: int) -> None:
+        geo = self._geo
+        count, mhts = geo.data_nodes(size), geo.mht_nodes(size)
+        for index in [i for i in self._data if i >= count]:
+            del self._data[index]
+            self._dirty_data.discard(index)
+        for index in [i for i in self._sealed_lengths if i >= count]:
+            del self._sealed_lengths[index]
+        # Entries of the data nodes cut off, in the last remaining group.
+        if count % geo.data_slots and mhts:
+            last = self._mht(mhts - 1)
+            last[(count % geo.data_slots) * ENTRY_SIZE : geo.data_slots * ENTRY_SIZE] = bytes(
+                (geo.data_slots - count % geo.data_slots) * ENTRY_SIZE
+            )
+            self._dirty_mhts.add(mhts - 1)
+        # Entries of the tree nodes cut off, in their remaining parents.
+        for index in range(max(mhts, 1), geo.mht_nodes(self.size)):
+            parent, at = geo.parent(index)
+            if parent < mhts:
+                self._mht(parent)[at : at + ENTRY_SIZE] = _ZERO_ENTRY
+                self._dirty_mhts.add(parent)
+        for index in [i for i in self._mhts if i >= mhts]:
+            del self._mhts[index]
+            self._dirty_mhts.discard(index)
+        if not mhts:
+            self._root = (b"", b"")
+
+    # -- commit -------------------------------------------------------------------------------
+
+    @property
+    def root(self) -> tuple[bytes, bytes]:
+        return self._root
+
+    def seal(self, version: int) -> None:
+        """Seal every change into nodes (journal or object), ending with a new root."""
+        for index in sorted(self._dirty_data):
+            self._seal_data(index, self._data[index])
+        self._version = version
+        if not self._new:
+            self._journal().write(self.object_id, 0, self._header(version))
+        else:
+            os.pwrite(self.fd, self._header(version), 0)
+        mhts = self._geo.mht_nodes(self.size)
+        # The root is sealed again in any case: the new version is part of its associated data.
+        pending = {0} if mhts else set()
+        # A tree node is stored up to its last entry in use, so one whose length changes with
+        # the file's size is sealed again even if no entry of it changed.
+        if self.size != self._committed_size:
+            for index in range(min(mhts, self._geo.mht_nodes(self._committed_size))):
+                if self._geo.mht_length(index, self.size) != self._geo.mht_length(
+                    index, self._committed_size
+                ):
+                    self._dirty_mhts.add(index)
+        for index in self._dirty_mhts:
+            while index and index not in pending:
+                pending.add(index)
+                index = self._geo.parent(index)[0]
+        for index in sorted(pending, reverse=True):
+            length = self._geo.mht_length(index, self.size)
+            entry = self._seal(memoryview(self._mht(index))[:length], self._geo.mht_physical(index))
+            if index:
+                parent, at = self._geo.parent(index)
+                self._mht(parent)[at : at + ENTRY_SIZE] = entry
+            else:
+                self._root = (entry[:32], entry[32:]) if entry != _ZERO_ENTRY else (b"", b"")
+        self._dirty_mhts.clear()
+
+    def sync(self) -> None:
+        if self._wrote_directly:
+            os.fsync(self.fd)
+            self._wrote_directly = False
+
+    def committed(self) -> None:
+        """The commit is durable: what was sealed is now the committed state."""
+        shrank = self.size < self._committed_size
+        self._new = False
+        self._committed_size = self.size
+        self._committed_end = self._physical_end(self.size)
+        self._sealed_lengths.clear()
+        if shrank:
+            os.ftruncate(self.fd, self._geo.offset(self._committed_end))
+
+    # -- verification -------------------------------------------------------------------------
+
+    def verify(self) -> None:
+        """Authenticate every node of the committed file (raises the first failure)."""
+        for index in range(self._geo.mht_nodes(self._committed_size)):
+            self._mht(index)
+        for index in range(self._geo.data_nodes(self._committed_size)):
+            if index not in self._data:
+                mht, at = self._entry_at(index)
+                entry = bytes(mht[at : at + ENTRY_SIZE])
+                if entry != _ZERO_ENTRY:
+                    self._open_node(
+                        entry,
+                        self._geo.data_physical(index),
+                        self._geo.data_length(index, self._committed_size),
+                        f"data node {index}",
+                    )
