@@ -50,21 +50,21 @@ class SealedFile(io.RawIOBase):
 
     def readinto(self, buffer: Buffer) -> int:
         self._check(self._readable, "reading")
-        view = memoryview(buffer).cast("B")
         with self._volume._mutex:
-            data = self._tree.read(self._position, len(view))
-        view[: len(data)] = data
-        self._position += len(data)
-        return len(data)
+            count = self._tree.read_into(self._position, memoryview(buffer).cast("B"))
+        self._position += count
+        return count
 
-    def read(self, size: int = -1) -> bytes:
+    def read(self, size: int | None = -1) -> bytes:
         self._check(self._readable, "reading")
         with self._volume._mutex:
             if size is None or size < 0:
                 size = max(0, self._tree.size - self._position)
-            data = self._tree.read(self._position, size)
-        self._position += len(data)
-        return data
+            buffer = bytearray(size)
+            count = self._tree.read_into(self._position, memoryview(buffer))
+        self._position += count
+        del buffer[count:]
+        return bytes(buffer)
 
     def readall(self) -> bytes:
         return self.read()

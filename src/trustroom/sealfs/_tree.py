@@ -12,6 +12,8 @@ import os
 import struct
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -26,7 +28,32 @@ __all__ = ["FileTree"]
 _NONCE = bytes(12)
 _ZERO_ENTRY = bytes(ENTRY_SIZE)
 _INDEX = struct.Struct("<Q")
+T = TypeVar("T")
 _CACHED_NODES = 64  # clean or dirty data nodes held per open file; dirty ones beyond are sealed
+
+
+_pool: ThreadPoolExecutor | None = None
+_SERIAL_BELOW = 4  # nodes: fewer are not worth a thread hand-off
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None  # a forked child has the executor but not its thread
+
+
+os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _in_two(work: Callable[[int, int], list[T]], count: int) -> list[T]:
+    """``work(0, count)``, split between this thread and one helper thread."""
+    global _pool
+    if count < _SERIAL_BELOW:
+        return work(0, count)
+    if _pool is None:
+        _pool = ThreadPoolExecutor(1, thread_name_prefix="sealfs")
+    half = count // 2
+    later = _pool.submit(work, half, count)
+    return work(0, half) + later.result()
 
 
 class FileTree:
@@ -114,10 +141,16 @@ class FileTree:
         return self._aad_prefix + _INDEX.pack(physical)
 
     def _open_node(self, entry: bytes, physical: int, length: int, what: str) -> bytes:
-        offset = self._geo.offset(physical)
-        stored = self._journal().read(self.object_id, offset)
+        pending = self._journal().read(self.object_id, self._geo.offset(physical))
+        return self._decrypt(entry, physical, length, pending, what)
+
+    def _decrypt(
+        self, entry: bytes, physical: int, length: int, pending: bytes | None, what: str
+    ) -> bytes:
+        """Read (unless the journal holds it) and authenticate one node."""
+        stored = pending
         if stored is None:
-            stored = os.pread(self.fd, length, offset)
+            stored = os.pread(self.fd, length, self._geo.offset(physical))
         if len(stored) < length:
             raise FileTruncated(
                 f"{self.path}: {what} is cut short: the object has been truncated",
@@ -126,12 +159,15 @@ class FileTree:
         try:
             return AESGCM(entry[:32]).decrypt(_NONCE, stored + entry[32:], self._aad(physical))
         except InvalidTag:
-            raise NodeInvalid(
-                f"{self.path}: {what} failed authentication: it was altered, moved or "
-                "replaced by an older copy",
-                path=self.path,
-                node=physical,
-            ) from None
+            raise self._invalid(what, physical) from None
+
+    def _invalid(self, what: str, physical: int) -> NodeInvalid:
+        return NodeInvalid(
+            f"{self.path}: {what} failed authentication: it was altered, moved or replaced "
+            "by an older copy",
+            path=self.path,
+            node=physical,
+        )
 
     def _mht(self, index: int) -> bytearray:
         found = self._mhts.get(index)
@@ -189,7 +225,7 @@ class FileTree:
         """Put a sealed node where it goes: in place if the committed state does not use that
         position, otherwise in the journal until the commit."""
         offset = self._geo.offset(physical)
-        if self._new or physical >= self._committed_end:
+        if self._direct(physical):
             os.pwrite(self.fd, data, offset)
             self._wrote_directly = True
         else:
@@ -213,20 +249,123 @@ class FileTree:
         self._dirty_data.discard(index)
         self._sealed_lengths[index] = length
 
+    # -- whole nodes in bulk, on two cores ---------------------------------------------------
+
+    def _direct(self, physical: int) -> bool:
+        """Whether the committed state leaves this position unused (so no journal is needed)."""
+        return self._new or physical >= self._committed_end
+
+    def _runs(self, indices: list[int]) -> list[list[int]]:
+        """Positions in ``indices`` grouped into runs of physically adjacent nodes."""
+        runs: list[list[int]] = []
+        last = -2
+        for position, index in enumerate(indices):
+            physical = self._geo.data_physical(index)
+            if physical == last + 1:
+                runs[-1].append(position)
+            else:
+                runs.append([position])
+            last = physical
+        return runs
+
+    def _seal_many(self, nodes: list[tuple[int, memoryview]]) -> None:
+        """Seal whole data nodes at unused positions, on two threads (encryption and writes
+        release the GIL). Each run of adjacent nodes is encrypted into one buffer, each tag
+        saved before the next node overwrites it, and written with one call."""
+        geo, size = self._geo, self._geo.node_size
+        keys = os.urandom(32 * len(nodes))
+        entries: list[bytes] = [b""] * len(nodes)
+
+        def seal(lo: int, hi: int) -> list[None]:
+            for run in self._runs([index for index, _ in nodes[lo:hi]]):
+                buffer = memoryview(bytearray(len(run) * size + 16))
+                for j, position in enumerate(run):
+                    index, plain = nodes[lo + position]
+                    key = keys[32 * (lo + position) : 32 * (lo + position) + 32]
+                    out = buffer[j * size : (j + 1) * size + 16]
+                    AESGCM(key).encrypt_into(
+                        _NONCE, plain, self._aad(geo.data_physical(index)), out
+                    )
+                    entries[lo + position] = key + bytes(out[size:])
+                first = geo.data_physical(nodes[lo + run[0]][0])
+                os.pwrite(self.fd, buffer[: len(run) * size], geo.offset(first))
+            return []
+
+        _in_two(seal, len(nodes))
+        for (index, _), entry in zip(nodes, entries, strict=True):
+            mht, at = self._entry_at(index)
+            mht[at : at + ENTRY_SIZE] = entry
+            self._dirty_mhts.add(index // geo.data_slots)
+            self._sealed_lengths[index] = size
+        self._wrote_directly = True
+
+    def _open_into(self, nodes: list[tuple[int, memoryview]]) -> None:
+        """Open whole data nodes straight into their destinations, on two threads; runs of
+        adjacent nodes are read with one call and decrypted in place, last node first, each
+        tag put just after its node (over the start of the next, already decrypted)."""
+        geo, size = self._geo, self._geo.node_size
+        bulk: list[tuple[int, bytes, memoryview]] = []
+        for index, destination in nodes:
+            mht, at = self._entry_at(index)
+            entry = bytes(mht[at : at + ENTRY_SIZE])
+            physical = geo.data_physical(index)
+            length = self._sealed_lengths.get(index, geo.data_length(index, self._committed_size))
+            pending = self._journal().read(self.object_id, geo.offset(physical))
+            if entry == _ZERO_ENTRY:
+                destination[:] = bytes(size)
+            elif pending is not None or length != size:
+                plain = self._decrypt(entry, physical, length, pending, f"data node {index}")
+                destination[: len(plain)] = plain
+                destination[len(plain) :] = bytes(size - len(plain))
+            else:
+                bulk.append((index, entry, destination))
+
+        def open_range(lo: int, hi: int) -> list[None]:
+            for run in self._runs([index for index, _, _ in bulk[lo:hi]]):
+                first = geo.data_physical(bulk[lo + run[0]][0])
+                buffer = memoryview(bytearray(len(run) * size + 16))
+                got = os.preadv(self.fd, [buffer[: len(run) * size]], geo.offset(first))
+                for j in reversed(range(len(run))):
+                    index, entry, destination = bulk[lo + run[j]]
+                    if got < (j + 1) * size:
+                        raise FileTruncated(
+                            f"{self.path}: data node {index} is cut short: the object has "
+                            "been truncated",
+                            path=self.path,
+                        )
+                    buffer[(j + 1) * size : (j + 1) * size + 16] = entry[32:]
+                    sealed = buffer[j * size : (j + 1) * size + 16]
+                    try:
+                        AESGCM(entry[:32]).decrypt_into(
+                            _NONCE, sealed, self._aad(first + j), destination
+                        )
+                    except InvalidTag:
+                        destination[:] = bytes(size)  # no unauthenticated plaintext escapes
+                        raise self._invalid(f"data node {index}", first + j) from None
+            return []
+
+        _in_two(open_range, len(bulk))
+
     # -- file operations ----------------------------------------------------------------------
 
-    def read(self, offset: int, length: int) -> bytes:
-        end = min(self.size, offset + length)
-        if offset >= end:
-            return b""
+    def read_into(self, offset: int, out: memoryview) -> int:
+        """Read from ``offset`` into ``out``; the number of bytes read (0 at the end)."""
+        end = min(self.size, offset + len(out))
         node_size = self._geo.node_size
-        parts = []
-        while offset < end:
-            index, at = divmod(offset, node_size)
-            take = min(node_size - at, end - offset)
-            parts.append(self._node(index)[at : at + take])
-            offset += take
-        return b"".join(parts)
+        whole: list[tuple[int, memoryview]] = []  # opened in bulk, straight into ``out``
+        position = offset
+        while position < end:
+            index, at = divmod(position, node_size)
+            take = min(node_size - at, end - position)
+            destination = out[position - offset : position - offset + take]
+            if take == node_size and index not in self._data:
+                whole.append((index, destination))
+            else:
+                destination[:] = self._node(index)[at : at + take]
+            position += take
+        if whole:
+            self._open_into(whole)
+        return max(0, end - offset)
 
     def write(self, offset: int, data: bytes | memoryview) -> int:
         view = memoryview(data).cast("B")
@@ -234,18 +373,24 @@ class FileTree:
         if end > self.size:
             self.resize(end)
         node_size = self._geo.node_size
+        bulk: list[tuple[int, memoryview]] = []
         done = 0
         while done < len(view):
             index, at = divmod(offset + done, node_size)
             take = min(node_size - at, len(view) - done)
             if take == node_size and index not in self._data:
-                node = bytearray(view[done : done + take])
-                self._remember(index, node)
+                if self._direct(self._geo.data_physical(index)):
+                    bulk.append((index, view[done : done + take]))
+                else:
+                    self._remember(index, bytearray(view[done : done + take]))
+                    self._dirty_data.add(index)
             else:
                 node = self._node(index)
                 node[at : at + take] = view[done : done + take]
-            self._dirty_data.add(index)
+                self._dirty_data.add(index)
             done += take
+        if bulk:
+            self._seal_many(bulk)
         return done
 
     def resize(self, size: int) -> None:
