@@ -79,17 +79,19 @@ class Journal:
         """Records of a removed object stay in the journal (harmless) but are not read back."""
         self._index = {k: v for k, v in self._index.items() if k[0] != object_id}
 
-    def commit(self, manifest: bytes) -> None:
-        """Make the transaction durable: the commit point of the volume."""
+    def commit(self, manifest: bytes, *, durable: bool = True) -> None:
+        """The commit point of the volume: durable unless ``durable`` is false."""
         self._append(_RECORD.pack(_MANIFEST, bytes(16), 0, len(manifest)))
         self._append(manifest)
         assert self._fd is not None
         os.pwrite(self._fd, self._mac.digest(), self._end)
-        os.fsync(self._fd)
+        if durable:
+            os.fsync(self._fd)
         os.close(self._fd)
         self._fd = None
         os.replace(self._directory / PENDING, self._directory / JOURNAL)
-        fsync_dir(self._directory)
+        if durable:
+            fsync_dir(self._directory)
 
     def abandon(self) -> None:
         if self._fd is not None:

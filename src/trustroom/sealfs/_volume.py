@@ -118,16 +118,18 @@ def _parent(path: str) -> str:
     return path.rsplit("/", 1)[0] or "/"
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def _write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
     temporary = path.with_name(path.name + ".tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(temporary, path)
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 class Volume:
@@ -162,6 +164,11 @@ class Volume:
         self._doomed: set[bytes] = set()
         self._changed = False
         self._journal = self._new_journal()
+        # Left by commits that were atomic but not durable (a mount's close): synced by the
+        # next durable commit (fsync).
+        self._unsynced_objects: set[bytes] = set()
+        self._unsynced_dirs: set[Path] = set()
+        self._synced = True
         self.version = 0
         self._lock_fd = os.open(root / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -233,7 +240,7 @@ class Volume:
                 self._children.setdefault(path, set())
         self._sweep()
 
-    def _apply_journal(self) -> None:
+    def _apply_journal(self, *, durable: bool = True) -> None:
         fds: dict[bytes, int] = {}
 
         def write(object_id: bytes, offset: int, data: memoryview) -> None:
@@ -246,13 +253,16 @@ class Volume:
 
         try:
             manifest = replay(self.directory, self._secrets.journal_key, self.volume_id, write)
-            for fd in fds.values():
-                os.fsync(fd)
+            if durable:
+                for fd in fds.values():
+                    os.fsync(fd)
+            else:
+                self._unsynced_objects.update(fds)
         finally:
             for fd in fds.values():
                 os.close(fd)
         if manifest is not None:
-            _write_atomically(self.directory / _MANIFEST, manifest)
+            _write_atomically(self.directory / _MANIFEST, manifest, durable=durable)
             (self.directory / JOURNAL).unlink()
 
     def _sweep(self) -> None:
@@ -494,7 +504,10 @@ class Volume:
         entry = Entry("file", _FILE_MODE, time.time_ns(), object_id, version=self.version + 1)
         self._add(path, entry)
         object_path = self._object_path(object_id)
-        object_path.parent.mkdir(exist_ok=True)
+        if not object_path.parent.exists():
+            object_path.parent.mkdir()
+            self._unsynced_dirs.add(object_path.parent.parent)
+        self._unsynced_dirs.add(object_path.parent)
         fd = os.open(object_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         header = ObjectHeader(self.volume_id, object_id, self.version + 1, self._geometry.node_size)
         os.pwrite(fd, header.pack(), 0)
@@ -553,12 +566,16 @@ class Volume:
     def _new_journal(self) -> Journal:
         return Journal(self.directory, self._secrets.journal_key, self.volume_id)
 
-    def commit(self) -> None:
-        """Make every change so far durable, as one step: after a crash the volume shows all
-        of them or none. The version grows by one."""
+    def commit(self, *, durable: bool = True) -> None:
+        """Commit every change so far as one step: after a crash the volume shows all of them
+        or none, and the version grows by one. ``durable=False`` skips the fsyncs: the commit
+        survives the process dying but perhaps not the machine losing power (what ``close()``
+        promises on a local file system); the next durable commit makes it durable too."""
         with self._mutex:
             dirty = [tree for tree in self._trees.values() if tree.dirty]
             if not dirty and not self._changed and not self._doomed:
+                if durable and not self._synced:
+                    self._sync()
                 return
             version = self.version + 1
             now = time.time_ns()
@@ -568,14 +585,13 @@ class Volume:
                 entry.size, entry.root, entry.version, entry.mtime_ns = (
                     tree.size, tree.root, version, now
                 )  # fmt: skip
-            for tree in dirty:
-                tree.sync()
-            for shard in {self._object_path(t.object_id).parent for t in dirty}:
-                fsync_dir(shard)
+            if durable:
+                self._sync()  # what the journal's commit point will rely on
             manifest = Manifest(self.volume_id, self._geometry.node_size, version, self._entries)
-            self._journal.commit(manifest.seal(self._secrets))
+            self._journal.commit(manifest.seal(self._secrets), durable=durable)
             self._journal = self._new_journal()
-            self._apply_journal()
+            self._apply_journal(durable=durable)
+            self._synced = durable
             self.version = version
             self._changed = False
             for tree in dirty:
@@ -583,6 +599,32 @@ class Volume:
             for object_id in self._doomed:
                 self._object_path(object_id).unlink(missing_ok=True)
             self._doomed.clear()
+
+    def _sync(self) -> None:
+        """fsync what earlier non-durable commits and this one's direct writes left."""
+        for tree in [*self._trees.values(), *self._detached.values()]:
+            tree.sync()
+        for object_id in self._unsynced_objects:
+            try:
+                fd = os.open(self._object_path(object_id), os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for directory in sorted(self._unsynced_dirs, reverse=True):
+            fsync_dir(directory)
+        if not self._synced:
+            fd = os.open(self.directory / _MANIFEST, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_dir(self.directory)
+        self._unsynced_objects.clear()
+        self._unsynced_dirs.clear()
+        self._synced = True
 
     # -- checking -----------------------------------------------------------------------------
 
