@@ -473,9 +473,10 @@ class Volume:
 
     # -- files --------------------------------------------------------------------------------
 
-    def open(self, path: str, mode: str = "rb") -> SealedFile:
+    def open(self, path: str, mode: str = "rb", *, permissions: int = _FILE_MODE) -> SealedFile:
         """A binary file object: modes ``rb``, ``r+b``, ``wb``, ``w+b``, ``ab``, ``a+b``,
-        ``xb``, ``x+b`` as for :func:`open`. ``flush()`` and ``close()`` commit."""
+        ``xb``, ``x+b`` as for :func:`open`; a file it creates gets ``permissions``.
+        ``flush()`` and ``close()`` commit."""
         kind = mode.replace("b", "")
         if kind not in ("r", "r+", "w", "w+", "a", "a+", "x", "x+") or "b" not in mode:
             raise ValueError(f"sealfs files are binary: use a mode like 'rb' or 'wb', not {mode!r}")
@@ -487,7 +488,7 @@ class Volume:
             if entry is None:
                 if kind.startswith("r"):
                     self._entry(path)  # raises the right error
-                entry = self._create_file(path)
+                entry = self._create_file(path, permissions)
             elif entry.is_dir:
                 raise IsADirectory(f"{path} is a directory", path=path)
             tree = self._tree(path, entry)
@@ -499,9 +500,10 @@ class Volume:
                 writable=kind != "r", append=kind.startswith("a"),
             )  # fmt: skip
 
-    def _create_file(self, path: str) -> Entry:
+    def _create_file(self, path: str, permissions: int) -> Entry:
         object_id = os.urandom(16)
-        entry = Entry("file", _FILE_MODE, time.time_ns(), object_id, version=self.version + 1)
+        mode = stat_module.S_IMODE(permissions)
+        entry = Entry("file", mode, time.time_ns(), object_id, version=self.version + 1)
         self._add(path, entry)
         object_path = self._object_path(object_id)
         if not object_path.parent.exists():
