@@ -8,9 +8,13 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint typecheck unit bench clean
 
+# Debian packages pip cannot bring: FUSE for sealfs mounts (pyfuse3 compiles against it).
+DEBIAN_PACKAGES := fuse3 libfuse3-dev pkg-config
+
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || \
 		(apt-get update -qq && apt-get install -y -qq python3-venv python3-pip)
+	scripts/debian-packages $(DEBIAN_PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -34,8 +38,10 @@ unit: $(STAMP)
 	url="$$(scripts/test-postgres)" && TRUSTROOM_TEST_DATABASE_URL="$$url" $(BIN)/pytest
 
 bench: $(STAMP)
+	scripts/debian-packages gocryptfs
 	$(BIN)/python benchmarks/evidence_vs_dcap_qvl.py
 	$(BIN)/python benchmarks/ratls_handshake.py
+	$(BIN)/python benchmarks/sealfs_vs_gocryptfs.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

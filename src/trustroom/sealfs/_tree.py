@@ -33,7 +33,7 @@ _CACHED_NODES = 64  # clean or dirty data nodes held per open file; dirty ones b
 
 
 _pool: ThreadPoolExecutor | None = None
-_SERIAL_BELOW = 4  # nodes: fewer are not worth a thread hand-off
+_SERIAL_BELOW = 8  # nodes: fewer are not worth a thread hand-off (a mount's 128 KiB requests)
 
 
 def _forget_pool() -> None:
