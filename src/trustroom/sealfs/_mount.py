@@ -312,10 +312,9 @@ def serve(
     options.add("subtype=trustroom-sealfs")
     pyfuse3.init(operations, os.fspath(mountpoint), options)
     try:
-        _read_ahead_more(mountpoint)
         if ready is not None:
             ready()
-        trio.run(_serve_until_signal)
+        trio.run(_serve_until_signal, os.fspath(mountpoint))
     finally:
         volume.commit(durable=True)
         pyfuse3.close(unmount=True)
@@ -340,9 +339,16 @@ def _read_ahead_more(mountpoint: str | os.PathLike[str]) -> None:
         _log.debug("cannot raise the read-ahead of %s", mountpoint)
 
 
-async def _serve_until_signal() -> None:
+async def _serve_until_signal(mountpoint: str) -> None:
     """Run the FUSE loop until the kernel ends it (an unmount) or a signal asks to stop."""
     async with trio.open_nursery() as nursery:
+
+        async def tune() -> None:
+            # The kernel sets the read-ahead when the loop answers its INIT request.
+            await trio.sleep(0.5)
+            _read_ahead_more(mountpoint)
+
+        nursery.start_soon(tune)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
 
             async def stop_on_signal() -> None:
