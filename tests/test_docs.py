@@ -47,3 +47,18 @@ def test_kbs_shell_walkthrough_runs(tmp_path: Path) -> None:
     assert "policy_denied" in result.stderr
     assert '"allow": false' in result.stdout  # admin explain, for another measurement
     assert result.stdout.strip().endswith("shhhhhhh")
+
+
+@pytest.mark.fuse
+def test_sealfs_shell_walkthrough_runs(tmp_path: Path) -> None:
+    """docs/sealfs.md's shell session, mount included."""
+    (block,) = re.findall(r"```bash\n(printf.*?)```", (DOCS / "sealfs.md").read_text(), re.S)
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-euc", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"ok": true' in result.stdout and '"version": 3' in result.stdout
+    assert "1,cat" in result.stdout
+    assert "unmounted" in result.stdout

@@ -239,3 +239,36 @@ def test_cut_then_grown_again_reads_zeros(volume: Volume, keep: int, commit_betw
         assert f.read() == data[:keep] + bytes(len(data) - keep)
     assert volume.read_bytes("/f") == data[:keep] + bytes(len(data) - keep)
     assert volume.check().ok
+
+
+def test_the_bytes_on_disk_are_as_documented(tmp_path: Path) -> None:
+    """docs/sealfs-format.md's offsets: object header, node positions, manifest header."""
+    import struct
+
+    with Volume.create(tmp_path / "vol", KEY, node_size=SMALL_NODES) as volume:
+        volume.write_bytes("/f", os.urandom(70 * SMALL_NODES + 1))  # two tree nodes
+        entry = volume._entries["/f"]
+        path = volume._object_path(entry.object_id)
+    raw = path.read_bytes()
+    magic, volume_id, object_id, version, node_size = struct.unpack_from("<8s16s16sQI", raw)
+    assert (magic, object_id, version, node_size) == (
+        b"TRSFOBJ1",
+        entry.object_id,
+        entry.version,
+        SMALL_NODES,
+    )
+    assert volume_id.hex() in (tmp_path / "vol" / "volume.json").read_text()
+    assert path.name == entry.object_id.hex()[2:] and path.parent.name == entry.object_id.hex()[:2]
+    # D = 64 data nodes per tree node: MHT 1 at physical 65, the last data node (70) at 72,
+    # one byte of ciphertext.
+    assert len(raw) == 4096 + 72 * SMALL_NODES + 1
+    manifest = (tmp_path / "vol" / "manifest").read_bytes()
+    magic, found_volume, found_version, _salt, found_size = struct.unpack_from(
+        "<8s16sQ16sI", manifest
+    )
+    assert (magic, found_volume, found_version, found_size) == (
+        b"TRSFMAN1",
+        volume_id,
+        entry.version,
+        SMALL_NODES,
+    )
