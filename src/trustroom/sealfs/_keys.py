@@ -82,6 +82,10 @@ class VolumeKey:
                 raise WrongKey("this volume was created with a raw key, not a passphrase")
             master = self.secret
         elif name == "argon2id":
+            # Bounded: a volume.json edited to ask for terabytes must not hang or kill opening.
+            limits = {"iterations": 64, "lanes": 64, "memory_kib": 4 << 20}
+            if any(type(kdf.get(k)) is not int or not 1 <= kdf[k] <= v for k, v in limits.items()):
+                raise VolumeInvalid("volume.json has Argon2id parameters out of bounds")
             try:
                 master = Argon2id(
                     salt=bytes.fromhex(kdf["salt"]),

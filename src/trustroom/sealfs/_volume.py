@@ -690,10 +690,15 @@ def _read_config(root: Path) -> dict[str, Any]:
             hint="Open it with the trustroom version that created it.",
         )
     try:
-        bytes.fromhex(config["volume_id"])
-        bytes.fromhex(config["key_check"])
-        Geometry(int(config["node_size"]))
-        dict(config["kdf"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise VolumeInvalid(f"{root / _CONFIG} is incomplete: {exc}") from exc
+        valid = (
+            len(bytes.fromhex(config["volume_id"])) == 16
+            and len(bytes.fromhex(config["key_check"])) == 16
+            and type(config["node_size"]) is int
+            and config["node_size"] in {1 << n for n in range(12, 21)}
+            and isinstance(config["kdf"], dict)
+        )
+    except (KeyError, TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise VolumeInvalid(f"{root / _CONFIG} is incomplete or has values of the wrong kind")
     return config
