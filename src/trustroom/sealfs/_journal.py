@@ -31,8 +31,9 @@ JOURNAL = "journal"
 PENDING = "journal.tmp"
 
 
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def fsync_path(path: Path) -> None:
+    """fsync a file or a folder (a folder for the names in it) by its path."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -91,7 +92,7 @@ class Journal:
         self._fd = None
         os.replace(self._directory / PENDING, self._directory / JOURNAL)
         if durable:
-            fsync_dir(self._directory)
+            fsync_path(self._directory)
 
     def abandon(self) -> None:
         if self._fd is not None:

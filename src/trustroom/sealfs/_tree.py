@@ -13,7 +13,6 @@ import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -28,7 +27,6 @@ __all__ = ["FileTree"]
 _NONCE = bytes(12)
 _ZERO_ENTRY = bytes(ENTRY_SIZE)
 _INDEX = struct.Struct("<Q")
-T = TypeVar("T")
 _CACHED_NODES = 64  # clean or dirty data nodes held per open file; dirty ones beyond are sealed
 
 
@@ -44,16 +42,18 @@ def _forget_pool() -> None:
 os.register_at_fork(after_in_child=_forget_pool)
 
 
-def _in_two(work: Callable[[int, int], list[T]], count: int) -> list[T]:
+def _in_two(work: Callable[[int, int], None], count: int) -> None:
     """``work(0, count)``, split between this thread and one helper thread."""
     global _pool
     if count < _SERIAL_BELOW:
-        return work(0, count)
+        work(0, count)
+        return
     if _pool is None:
         _pool = ThreadPoolExecutor(1, thread_name_prefix="sealfs")
     half = count // 2
     later = _pool.submit(work, half, count)
-    return work(0, half) + later.result()
+    work(0, half)
+    later.result()
 
 
 class FileTree:
@@ -192,22 +192,34 @@ class FileTree:
         slots = self._geo.data_slots
         return self._mht(index // slots), (index % slots) * ENTRY_SIZE
 
+    def _data_entry(self, index: int) -> bytes:
+        """Data node ``index``'s key and tag, from its MHT node."""
+        mht, at = self._entry_at(index)
+        return bytes(mht[at : at + ENTRY_SIZE])
+
+    def _set_data_entry(self, index: int, entry: bytes) -> None:
+        mht, at = self._entry_at(index)
+        mht[at : at + ENTRY_SIZE] = entry
+        self._dirty_mhts.add(index // self._geo.data_slots)
+
+    def _stored_length(self, index: int) -> int:
+        """Bytes of data node ``index`` on disk: as sealed in this transaction, or committed."""
+        found = self._sealed_lengths.get(index)
+        return self._geo.data_length(index, self._committed_size) if found is None else found
+
     def _node(self, index: int) -> bytearray:
         """Data node ``index`` in plaintext, padded with zeros to the node size."""
         node = self._data.get(index)
         if node is not None:
             self._data.move_to_end(index)
             return node
-        mht, at = self._entry_at(index)
-        entry = bytes(mht[at : at + ENTRY_SIZE])
+        entry = self._data_entry(index)
         node = bytearray(self._geo.node_size)
         if entry != _ZERO_ENTRY:
-            length = self._sealed_lengths.get(index)
-            if length is None:
-                length = self._geo.data_length(index, self._committed_size)
             plain = self._open_node(
-                entry, self._geo.data_physical(index), length, f"data node {index}"
-            )
+                entry, self._geo.data_physical(index), self._stored_length(index),
+                f"data node {index}",
+            )  # fmt: skip
             node[: len(plain)] = plain
         self._remember(index, node)
         return node
@@ -222,10 +234,13 @@ class FileTree:
     # -- writing nodes ------------------------------------------------------------------------
 
     def _store(self, physical: int, data: bytes) -> None:
-        """Put a sealed node where it goes: in place if the committed state does not use that
-        position, otherwise in the journal until the commit."""
-        offset = self._geo.offset(physical)
-        if self._direct(physical):
+        """Put a sealed node where it goes (see :meth:`_put`)."""
+        self._put(self._geo.offset(physical), data, direct=self._direct(physical))
+
+    def _put(self, offset: int, data: bytes, *, direct: bool) -> None:
+        """In place if the committed state does not use those bytes, otherwise in the journal
+        until the commit."""
+        if direct:
             os.pwrite(self.fd, data, offset)
             self._wrote_directly = True
         else:
@@ -242,10 +257,9 @@ class FileTree:
 
     def _seal_data(self, index: int, node: bytearray) -> None:
         length = self._geo.data_length(index, self.size)
-        entry = self._seal(memoryview(node)[:length], self._geo.data_physical(index))
-        mht, at = self._entry_at(index)
-        mht[at : at + ENTRY_SIZE] = entry
-        self._dirty_mhts.add(index // self._geo.data_slots)
+        self._set_data_entry(
+            index, self._seal(memoryview(node)[:length], self._geo.data_physical(index))
+        )
         self._dirty_data.discard(index)
         self._sealed_lengths[index] = length
 
@@ -276,7 +290,7 @@ class FileTree:
         keys = os.urandom(32 * len(nodes))
         entries: list[bytes] = [b""] * len(nodes)
 
-        def seal(lo: int, hi: int) -> list[None]:
+        def seal(lo: int, hi: int) -> None:
             for run in self._runs([index for index, _ in nodes[lo:hi]]):
                 buffer = memoryview(bytearray(len(run) * size + 16))
                 for j, position in enumerate(run):
@@ -289,13 +303,10 @@ class FileTree:
                     entries[lo + position] = key + bytes(out[size:])
                 first = geo.data_physical(nodes[lo + run[0]][0])
                 os.pwrite(self.fd, buffer[: len(run) * size], geo.offset(first))
-            return []
 
         _in_two(seal, len(nodes))
         for (index, _), entry in zip(nodes, entries, strict=True):
-            mht, at = self._entry_at(index)
-            mht[at : at + ENTRY_SIZE] = entry
-            self._dirty_mhts.add(index // geo.data_slots)
+            self._set_data_entry(index, entry)
             self._sealed_lengths[index] = size
         self._wrote_directly = True
 
@@ -306,10 +317,9 @@ class FileTree:
         geo, size = self._geo, self._geo.node_size
         bulk: list[tuple[int, bytes, memoryview]] = []
         for index, destination in nodes:
-            mht, at = self._entry_at(index)
-            entry = bytes(mht[at : at + ENTRY_SIZE])
+            entry = self._data_entry(index)
             physical = geo.data_physical(index)
-            length = self._sealed_lengths.get(index, geo.data_length(index, self._committed_size))
+            length = self._stored_length(index)
             pending = self._journal().read(self.object_id, geo.offset(physical))
             if entry == _ZERO_ENTRY:
                 destination[:] = bytes(size)
@@ -320,7 +330,7 @@ class FileTree:
             else:
                 bulk.append((index, entry, destination))
 
-        def open_range(lo: int, hi: int) -> list[None]:
+        def open_range(lo: int, hi: int) -> None:
             for run in self._runs([index for index, _, _ in bulk[lo:hi]]):
                 first = geo.data_physical(bulk[lo + run[0]][0])
                 buffer = memoryview(bytearray(len(run) * size + 16))
@@ -342,7 +352,6 @@ class FileTree:
                     except InvalidTag:
                         destination[:] = bytes(size)  # no unauthenticated plaintext escapes
                         raise self._invalid(f"data node {index}", first + j) from None
-            return []
 
         _in_two(open_range, len(bulk))
 
@@ -450,10 +459,7 @@ class FileTree:
         for index in sorted(self._dirty_data):
             self._seal_data(index, self._data[index])
         self._version = version
-        if not self._new:
-            self._journal().write(self.object_id, 0, self._header(version))
-        else:
-            os.pwrite(self.fd, self._header(version), 0)
+        self._put(0, self._header(version), direct=self._new)
         mhts = self._geo.mht_nodes(self.size)
         # The root is sealed again in any case: the new version is part of its associated data.
         pending = {0} if mhts else set()
@@ -485,7 +491,7 @@ class FileTree:
             self._wrote_directly = False
 
     def committed(self) -> None:
-        """The commit is durable: what was sealed is now the committed state."""
+        """The commit point has passed: what was sealed is now the committed state."""
         shrank = self.size < self._committed_size
         self._new = False
         self._committed_size = self.size
@@ -501,13 +507,9 @@ class FileTree:
         for index in range(self._geo.mht_nodes(self._committed_size)):
             self._mht(index)
         for index in range(self._geo.data_nodes(self._committed_size)):
-            if index not in self._data:
-                mht, at = self._entry_at(index)
-                entry = bytes(mht[at : at + ENTRY_SIZE])
-                if entry != _ZERO_ENTRY:
-                    self._open_node(
-                        entry,
-                        self._geo.data_physical(index),
-                        self._geo.data_length(index, self._committed_size),
-                        f"data node {index}",
-                    )
+            entry = self._data_entry(index)
+            if index not in self._data and entry != _ZERO_ENTRY:
+                self._open_node(
+                    entry, self._geo.data_physical(index), self._stored_length(index),
+                    f"data node {index}",
+                )  # fmt: skip
