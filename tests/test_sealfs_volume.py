@@ -272,3 +272,16 @@ def test_the_bytes_on_disk_are_as_documented(tmp_path: Path) -> None:
         entry.version,
         SMALL_NODES,
     )
+
+
+def test_cut_to_nothing_and_grown_back_to_the_committed_size(volume: Volume) -> None:
+    """Found by the stateful test: the size ends where it was committed, the content not."""
+    with volume.open("/f", "w+b") as f:
+        f.write(b"\x01")
+        f.flush()
+        f.truncate(0)
+        f.truncate(1)
+    assert volume.read_bytes("/f") == b"\x00"
+    volume.close()
+    with Volume(volume.directory, KEY) as reopened:
+        assert reopened.read_bytes("/f") == b"\x00"

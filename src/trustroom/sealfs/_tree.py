@@ -90,6 +90,8 @@ class FileTree:
         self._dirty_data: set[int] = set()
         self._sealed_lengths: dict[int, int] = {}  # data nodes sealed in this transaction
         self._wrote_directly = False
+        # Resized since the commit: the size may be back where it was and the content not.
+        self._resized = False
         if not new:
             self._check_header(entry)
 
@@ -97,11 +99,7 @@ class FileTree:
 
     @property
     def dirty(self) -> bool:
-        return (
-            self._new
-            or bool(self._dirty_data or self._dirty_mhts)
-            or self.size != self._committed_size
-        )
+        return self._new or self._resized or bool(self._dirty_data or self._dirty_mhts)
 
     def _physical_end(self, size: int) -> int:
         count = self._geo.data_nodes(size)
@@ -420,6 +418,7 @@ class FileTree:
         if size < old:
             self._drop_beyond(size)
         self.size = size
+        self._resized = True
 
     def _drop_beyond(self, size: int) -> None:
         geo = self._geo
@@ -494,6 +493,7 @@ class FileTree:
         """The commit point has passed: what was sealed is now the committed state."""
         shrank = self.size < self._committed_size
         self._new = False
+        self._resized = False
         self._committed_size = self.size
         self._committed_end = self._physical_end(self.size)
         self._sealed_lengths.clear()
