@@ -96,6 +96,16 @@ def test_only_ciphertext_reaches_the_disk(mounted: tuple[Path, Path]) -> None:
             assert marker not in path.read_bytes()
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may raise a mount's read-ahead")
+def test_the_mount_reads_ahead_a_mib_from_its_first_file(mounted: tuple[Path, Path]) -> None:
+    # A file keeps the read-ahead it was opened with: the mount is announced only once it
+    # is raised, so the very first open gets 1 MiB requests.
+    _, mnt = mounted
+    with open("/proc/self/mountinfo") as table:
+        device = next(f.split()[2] for f in table if f.split()[4] == str(mnt.resolve()))
+    assert Path(f"/sys/class/bdi/{device}/read_ahead_kb").read_text().strip() == "1024"
+
+
 def test_git_works_inside(mounted: tuple[Path, Path], tmp_path: Path) -> None:
     _, mnt = mounted
     repo = mnt / "repo"

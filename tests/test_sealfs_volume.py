@@ -96,6 +96,8 @@ def test_file_objects_behave_like_open(volume: Volume) -> None:
         buffer = bytearray(5)
         assert f.readinto(buffer) == 5 and buffer == b"hello"
         assert f.tell() == 5
+        assert f.pread(buffer, 6) == 5 and buffer == b"world"
+        assert f.tell() == 5  # pread leaves the position alone
     with volume.open("/f", "ab") as f:
         f.seek(0)
         f.write(b"!")  # append mode writes at the end wherever the position is
@@ -285,3 +287,32 @@ def test_cut_to_nothing_and_grown_back_to_the_committed_size(volume: Volume) -> 
     volume.close()
     with Volume(volume.directory, KEY) as reopened:
         assert reopened.read_bytes("/f") == b"\x00"
+
+
+def test_one_read_across_data_holes_and_a_short_end(volume: Volume) -> None:
+    node = SMALL_NODES
+    head, tail = os.urandom(3 * node), os.urandom(70 * node + 5)  # past 64 data nodes
+    with volume.open("/f", "wb") as f:
+        f.write(head)
+        f.seek(5 * node)  # nodes 3 and 4 are a hole
+        f.write(tail)
+    expected = head + bytes(2 * node) + tail
+    with volume.open("/f", "rb") as f:
+        assert f.read() == expected
+        buffer = bytearray(len(expected) + 100)
+        assert f.pread(buffer, 0) == len(expected)
+        assert buffer[: len(expected)] == expected
+
+
+def test_an_uncommitted_overwrite_reads_back_from_the_journal(volume: Volume) -> None:
+    # More nodes than an open file keeps: the rest wait in the journal until the commit.
+    old, new = os.urandom(200 * SMALL_NODES), os.urandom(150 * SMALL_NODES)
+    volume.write_bytes("/f", old)
+    with volume.open("/f", "r+b") as f:
+        f.seek(SMALL_NODES // 2)
+        f.write(new)
+        f.seek(0)
+        expected = old[: SMALL_NODES // 2] + new + old[SMALL_NODES // 2 + len(new) :]
+        assert f.read() == expected
+    assert volume.read_bytes("/f") == expected
+    assert volume.check().ok

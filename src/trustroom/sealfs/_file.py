@@ -49,11 +49,16 @@ class SealedFile(io.RawIOBase):
             raise io.UnsupportedOperation(f"the file was not opened for {what}")
 
     def readinto(self, buffer: Buffer) -> int:
-        self._check(self._readable, "reading")
-        with self._volume._mutex:
-            count = self._tree.read_into(self._position, memoryview(buffer).cast("B"))
+        count = self.pread(buffer, self._position)
         self._position += count
         return count
+
+    def pread(self, buffer: Buffer, offset: int) -> int:
+        """Read into ``buffer`` from ``offset`` without moving the file position (as
+        ``os.preadv``), so that several readers may share one file object."""
+        self._check(self._readable, "reading")
+        with self._volume._mutex:
+            return self._tree.read_into(offset, memoryview(buffer).cast("B"))
 
     def read(self, size: int | None = -1) -> bytes:
         self._check(self._readable, "reading")

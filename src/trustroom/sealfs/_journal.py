@@ -53,6 +53,7 @@ class Journal:
         # (object id, offset) -> (offset in the journal, length): nodes evicted in this
         # transaction are read back from here until the commit applies them.
         self._index: dict[tuple[bytes, int], tuple[int, int]] = {}
+        self._objects: set[bytes] = set()  # those with records in the index
 
     def _append(self, data: bytes) -> None:
         if self._fd is None:
@@ -68,6 +69,7 @@ class Journal:
     def write(self, object_id: bytes, offset: int, data: bytes) -> None:
         self._append(_RECORD.pack(_WRITE, object_id, offset, len(data)))
         self._index[(object_id, offset)] = (self._end, len(data))
+        self._objects.add(object_id)
         self._append(data)
 
     def read(self, object_id: bytes, offset: int) -> bytes | None:
@@ -76,9 +78,14 @@ class Journal:
             return None
         return os.pread(self._fd, found[1], found[0])
 
+    def holds(self, object_id: bytes) -> bool:
+        """Whether any node of this object is to be read back from here."""
+        return object_id in self._objects
+
     def forget_object(self, object_id: bytes) -> None:
         """Records of a removed object stay in the journal (harmless) but are not read back."""
         self._index = {k: v for k, v in self._index.items() if k[0] != object_id}
+        self._objects.discard(object_id)
 
     def commit(self, manifest: bytes, *, durable: bool = True) -> None:
         """The commit point of the volume: durable unless ``durable`` is false."""

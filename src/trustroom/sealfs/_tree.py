@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -30,30 +30,16 @@ _INDEX = struct.Struct("<Q")
 _CACHED_NODES = 64  # clean or dirty data nodes held per open file; dirty ones beyond are sealed
 
 
-_pool: ThreadPoolExecutor | None = None
-_SERIAL_BELOW = 8  # nodes: fewer are not worth a thread hand-off (a mount's 128 KiB requests)
+_RUN_BYTES = 1 << 20  # at most this much is read or written with one system call
+_scratch = threading.local()  # per thread: a buffer for one run of sealed nodes
 
 
-def _forget_pool() -> None:
-    global _pool
-    _pool = None  # a forked child has the executor but not its thread
-
-
-os.register_at_fork(after_in_child=_forget_pool)
-
-
-def _in_two(work: Callable[[int, int], None], count: int) -> None:
-    """``work(0, count)``, split between this thread and one helper thread."""
-    global _pool
-    if count < _SERIAL_BELOW:
-        work(0, count)
-        return
-    if _pool is None:
-        _pool = ThreadPoolExecutor(1, thread_name_prefix="sealfs")
-    half = count // 2
-    later = _pool.submit(work, half, count)
-    work(0, half)
-    later.result()
+def _run_buffer(size: int) -> memoryview:
+    """This thread's buffer for a run of sealed nodes: reused, so not zeroed again per run."""
+    buffer: bytearray | None = getattr(_scratch, "buffer", None)
+    if buffer is None or len(buffer) < size:
+        buffer = _scratch.buffer = bytearray(size)
+    return memoryview(buffer)[:size]
 
 
 class FileTree:
@@ -76,6 +62,7 @@ class FileTree:
         self.size = entry.size
         self.open_handles = 0
         self._geo = geometry
+        self._run = max(1, _RUN_BYTES // geometry.node_size)  # nodes per system call
         self._volume_id = volume_id
         self._journal = journal
         self._aad_prefix = volume_id + entry.object_id
@@ -267,111 +254,118 @@ class FileTree:
         """Whether the committed state leaves this position unused (so no journal is needed)."""
         return self._new or physical >= self._committed_end
 
-    def _runs(self, indices: list[int]) -> list[list[int]]:
-        """Positions in ``indices`` grouped into runs of physically adjacent nodes."""
-        runs: list[list[int]] = []
-        last = -2
-        for position, index in enumerate(indices):
-            physical = self._geo.data_physical(index)
-            if physical == last + 1:
-                runs[-1].append(position)
-            else:
-                runs.append([position])
-            last = physical
-        return runs
-
-    def _seal_many(self, nodes: list[tuple[int, memoryview]]) -> None:
-        """Seal whole data nodes at unused positions, on two threads (encryption and writes
-        release the GIL). Each run of adjacent nodes is encrypted into one buffer, each tag
-        saved before the next node overwrites it, and written with one call."""
-        geo, size = self._geo, self._geo.node_size
-        keys = os.urandom(32 * len(nodes))
-        entries: list[bytes] = [b""] * len(nodes)
-
-        def seal(lo: int, hi: int) -> None:
-            for run in self._runs([index for index, _ in nodes[lo:hi]]):
-                buffer = memoryview(bytearray(len(run) * size + 16))
-                for j, position in enumerate(run):
-                    index, plain = nodes[lo + position]
-                    key = keys[32 * (lo + position) : 32 * (lo + position) + 32]
-                    out = buffer[j * size : (j + 1) * size + 16]
-                    AESGCM(key).encrypt_into(
-                        _NONCE, plain, self._aad(geo.data_physical(index)), out
-                    )
-                    entries[lo + position] = key + bytes(out[size:])
-                first = geo.data_physical(nodes[lo + run[0]][0])
-                os.pwrite(self.fd, buffer[: len(run) * size], geo.offset(first))
-
-        _in_two(seal, len(nodes))
-        for (index, _), entry in zip(nodes, entries, strict=True):
-            self._set_data_entry(index, entry)
-            self._sealed_lengths[index] = size
+    def _seal_run(self, first: int, plain: memoryview) -> None:
+        """Seal adjacent whole data nodes at unused positions: encrypted into one buffer, each
+        tag saved before the next node overwrites it, and written with one call."""
+        size = self._geo.node_size
+        count = len(plain) // size
+        physical = self._geo.data_physical(first)
+        keys = os.urandom(32 * count)
+        entries = bytearray(count * ENTRY_SIZE)
+        buffer = _run_buffer(count * size + 16)
+        prefix, pack = self._aad_prefix, _INDEX.pack
+        for j in range(count):
+            key = keys[32 * j : 32 * j + 32]
+            sealed = buffer[j * size : (j + 1) * size + 16]
+            AESGCM(key).encrypt_into(
+                _NONCE, plain[j * size : (j + 1) * size], prefix + pack(physical + j), sealed
+            )
+            entries[j * ENTRY_SIZE : (j + 1) * ENTRY_SIZE] = key + sealed[size:]
+        os.pwrite(self.fd, buffer[: count * size], self._geo.offset(physical))
+        mht, where = self._entry_at(first)
+        mht[where : where + len(entries)] = entries
+        self._dirty_mhts.add(first // self._geo.data_slots)
+        self._sealed_lengths.update(dict.fromkeys(range(first, first + count), size))
         self._wrote_directly = True
 
-    def _open_into(self, nodes: list[tuple[int, memoryview]]) -> None:
-        """Open whole data nodes straight into their destinations, on two threads; runs of
-        adjacent nodes are read with one call and decrypted in place, last node first, each
-        tag put just after its node (over the start of the next, already decrypted)."""
-        geo, size = self._geo, self._geo.node_size
-        bulk: list[tuple[int, bytes, memoryview]] = []
-        for index, destination in nodes:
-            entry = self._data_entry(index)
-            physical = geo.data_physical(index)
-            length = self._stored_length(index)
-            pending = self._journal().read(self.object_id, geo.offset(physical))
-            if entry == _ZERO_ENTRY:
-                destination[:] = bytes(size)
-            elif pending is not None or length != size:
-                plain = self._decrypt(entry, physical, length, pending, f"data node {index}")
-                destination[: len(plain)] = plain
-                destination[len(plain) :] = bytes(size - len(plain))
+    def _open_into(self, spans: list[list[int]], out: memoryview) -> None:
+        """Open spans of whole data nodes (first index, count, offset in ``out``) straight
+        into ``out``. Spans stored at full length with no journal record, the usual case, are
+        read with one call and decrypted in place; other nodes one by one."""
+        size = self._geo.node_size
+        journaled = self._journal().holds(self.object_id)
+        for first, count, at in spans:
+            destination = out[at : at + count * size]
+            mht, where = self._entry_at(first)
+            entries = bytes(mht[where : where + count * ENTRY_SIZE])
+            if journaled or _ZERO_ENTRY in entries or not self._full_on_disk(first, count):
+                for j in range(count):
+                    self._open_one(first + j, destination[j * size : (j + 1) * size])
             else:
-                bulk.append((index, entry, destination))
+                self._open_run(first, destination, entries)
 
-        def open_range(lo: int, hi: int) -> None:
-            for run in self._runs([index for index, _, _ in bulk[lo:hi]]):
-                first = geo.data_physical(bulk[lo + run[0]][0])
-                buffer = memoryview(bytearray(len(run) * size + 16))
-                got = os.preadv(self.fd, [buffer[: len(run) * size]], geo.offset(first))
-                for j in reversed(range(len(run))):
-                    index, entry, destination = bulk[lo + run[j]]
-                    if got < (j + 1) * size:
-                        raise FileTruncated(
-                            f"{self.path}: data node {index} is cut short: the object has "
-                            "been truncated",
-                            path=self.path,
-                        )
-                    buffer[(j + 1) * size : (j + 1) * size + 16] = entry[32:]
-                    sealed = buffer[j * size : (j + 1) * size + 16]
-                    try:
-                        AESGCM(entry[:32]).decrypt_into(
-                            _NONCE, sealed, self._aad(first + j), destination
-                        )
-                    except InvalidTag:
-                        destination[:] = bytes(size)  # no unauthenticated plaintext escapes
-                        raise self._invalid(f"data node {index}", first + j) from None
+    def _full_on_disk(self, first: int, count: int) -> bool:
+        """Whether data nodes ``first`` to ``first + count - 1`` are all stored whole."""
+        size = self._geo.node_size
+        committed = size if (first + count) * size <= self._committed_size else 0
+        sealed = self._sealed_lengths
+        if not sealed:
+            return committed == size
+        return all(sealed.get(i, committed) == size for i in range(first, first + count))
 
-        _in_two(open_range, len(bulk))
+    def _open_run(self, first: int, destination: memoryview, entries: bytes) -> None:
+        """Read adjacent whole data nodes with one call and decrypt them in place, last node
+        first, each tag put just after its node (over the start of the next, already
+        decrypted)."""
+        size = self._geo.node_size
+        count = len(entries) // ENTRY_SIZE
+        physical = self._geo.data_physical(first)
+        buffer = _run_buffer(count * size + 16)
+        got = os.preadv(self.fd, [buffer[: count * size]], self._geo.offset(physical))
+        if got < count * size:
+            raise FileTruncated(
+                f"{self.path}: data node {first + got // size} is cut short: the object has "
+                "been truncated",
+                path=self.path,
+            )
+        prefix, pack = self._aad_prefix, _INDEX.pack
+        for j in range(count - 1, -1, -1):
+            entry = entries[j * ENTRY_SIZE : (j + 1) * ENTRY_SIZE]
+            buffer[(j + 1) * size : (j + 1) * size + 16] = entry[32:]
+            plain = destination[j * size : (j + 1) * size]
+            try:
+                AESGCM(entry[:32]).decrypt_into(
+                    _NONCE,
+                    buffer[j * size : (j + 1) * size + 16],
+                    prefix + pack(physical + j),
+                    plain,
+                )
+            except InvalidTag:
+                plain[:] = bytes(size)  # no unauthenticated plaintext escapes
+                raise self._invalid(f"data node {first + j}", physical + j) from None
+
+    def _open_one(self, index: int, destination: memoryview) -> None:
+        """Open one whole data node into ``destination``, zeros after its stored end."""
+        entry = self._data_entry(index)
+        if entry == _ZERO_ENTRY:
+            destination[:] = bytes(len(destination))
+            return
+        plain = self._open_node(
+            entry, self._geo.data_physical(index), self._stored_length(index),
+            f"data node {index}",
+        )  # fmt: skip
+        destination[: len(plain)] = plain
+        destination[len(plain) :] = bytes(len(destination) - len(plain))
 
     # -- file operations ----------------------------------------------------------------------
 
     def read_into(self, offset: int, out: memoryview) -> int:
         """Read from ``offset`` into ``out``; the number of bytes read (0 at the end)."""
         end = min(self.size, offset + len(out))
-        node_size = self._geo.node_size
-        whole: list[tuple[int, memoryview]] = []  # opened in bulk, straight into ``out``
+        size = self._geo.node_size
+        spans: list[list[int]] = []  # whole nodes not held: first index, count, offset in out
         position = offset
         while position < end:
-            index, at = divmod(position, node_size)
-            take = min(node_size - at, end - position)
-            destination = out[position - offset : position - offset + take]
-            if take == node_size and index not in self._data:
-                whole.append((index, destination))
+            index, at = divmod(position, size)
+            take = min(size - at, end - position)
+            if take == size and index not in self._data:
+                self._extend(spans, index, position - offset)
             else:
+                destination = out[position - offset : position - offset + take]
                 destination[:] = self._node(index)[at : at + take]
             position += take
-        if whole:
-            self._open_into(whole)
+        if spans:
+            self._open_into(spans, out)
         return max(0, end - offset)
 
     def write(self, offset: int, data: bytes | memoryview) -> int:
@@ -380,14 +374,14 @@ class FileTree:
         if end > self.size:
             self.resize(end)
         node_size = self._geo.node_size
-        bulk: list[tuple[int, memoryview]] = []
+        spans: list[list[int]] = []  # whole nodes sealed at once: first index, count, offset
         done = 0
         while done < len(view):
             index, at = divmod(offset + done, node_size)
             take = min(node_size - at, len(view) - done)
             if take == node_size and index not in self._data:
                 if self._direct(self._geo.data_physical(index)):
-                    bulk.append((index, view[done : done + take]))
+                    self._extend(spans, index, done)
                 else:
                     self._remember(index, bytearray(view[done : done + take]))
                     self._dirty_data.add(index)
@@ -396,9 +390,19 @@ class FileTree:
                 node[at : at + take] = view[done : done + take]
                 self._dirty_data.add(index)
             done += take
-        if bulk:
-            self._seal_many(bulk)
+        for first, count, at in spans:
+            self._seal_run(first, view[at : at + count * node_size])
         return done
+
+    def _extend(self, spans: list[list[int]], index: int, at: int) -> None:
+        """Add whole node ``index`` (at ``at`` in the caller's buffer) to the last span if it
+        lies right after it, in the same MHT group, and the span is not full."""
+        if spans:
+            last = spans[-1]
+            if last[0] + last[1] == index and index % self._geo.data_slots and last[1] < self._run:
+                last[1] += 1
+                return
+        spans.append([index, 1, at])
 
     def resize(self, size: int) -> None:
         """Truncate or extend (with zeros) to ``size`` bytes."""
