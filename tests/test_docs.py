@@ -62,3 +62,23 @@ def test_sealfs_shell_walkthrough_runs(tmp_path: Path) -> None:
     assert '"ok": true' in result.stdout and '"version": 3' in result.stdout
     assert "1,cat" in result.stdout
     assert "unmounted" in result.stdout
+
+
+def test_enclave_shell_walkthrough_runs(tmp_path: Path) -> None:
+    """docs/enclave.md's quick start, as a user types it."""
+    (block,) = re.findall(r"```bash\n(mkdir hello.*?)```", (DOCS / "enclave.md").read_text(), re.S)
+    bin_dir = Path(sys.executable).parent
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "TRUSTROOM_HOME": str(tmp_path / "home"),
+        "COLUMNS": "200",
+    }
+    result = subprocess.run(
+        ["bash", "-euc", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    measurement = re.search(r"measurement ([0-9a-f]{64})", result.stdout)
+    assert measurement is not None, result.stdout
+    assert result.stdout.strip().endswith(measurement.group(1))  # `measure` agrees
+    assert '"mrenclave"' in result.stdout and "signing key" in result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import trustroom
 import trustroom.attestation as attestation
+import trustroom.enclave as enclave
 import trustroom.evidence as evidence
 import trustroom.kbs as kbs
 import trustroom.ratls
@@ -89,11 +90,21 @@ def test_sealfs_exports_are_pinned() -> None:
     ]  # fmt: skip
 
 
+def test_enclave_exports_are_pinned() -> None:
+    assert enclave.__all__ == [
+        "FORMAT", "MANIFEST_NAME", "WORKDIR", "EnclaveError", "Image", "ImageNotBuilt",
+        "ImageSignature", "ImageSignatureInvalid", "Limits", "Manifest", "ManifestInvalid",
+        "SealedMount", "Secret", "TrustedFileChanged", "build", "default_key_path", "load_image",
+        "load_manifest", "load_signature", "sign", "signing_key",
+    ]  # fmt: skip
+
+
 def test_every_error_has_its_own_code_and_a_hint() -> None:
     # Every subpackage is imported above, so this is every error a user can meet.
     errors = _subclasses(TrustroomError)
     assert {
-        evidence.EvidenceError, attestation.AttestationError, kbs.KbsError, sealfs.SealfsError
+        evidence.EvidenceError, attestation.AttestationError, kbs.KbsError, sealfs.SealfsError,
+        enclave.EnclaveError,
     } <= set(errors)  # fmt: skip
     codes = [c.code for c in errors]
     assert len(codes) == len(set(codes))

@@ -12,7 +12,7 @@ import typer
 
 from trustroom import __version__
 from trustroom._core.errors import TrustroomError
-from trustroom.cli import attestation, evidence, kbs, ratls, sealfs, tee
+from trustroom.cli import attestation, enclave, evidence, kbs, ratls, sealfs, tee
 from trustroom.cli._output import print_error
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.add_typer(ratls.app, name="ratls")
 app.add_typer(attestation.app, name="attestation")
 app.add_typer(kbs.app, name="kbs")
 app.add_typer(sealfs.app, name="sealfs")
+app.add_typer(enclave.app, name="enclave")
 
 
 def _version(value: bool) -> None:

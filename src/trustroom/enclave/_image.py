@@ -1,0 +1,186 @@
+"""Building an image: every trusted file resolved and hashed into one canonical document, whose
+hash is the image's measurement.
+
+The measured document holds what decides the program's behaviour: the command, the
+environment it is given, the SHA-256 of every trusted file at the path the program sees it,
+which host paths are allowed unmeasured, the sealed volumes and their key sources, the secrets
+and where they go, the network mode, the limits and the debug flag. It does not hold where
+files lie on the host or who signs (product id and security version travel with the
+signature, as in SGX's SIGSTRUCT). So the same inputs give the same measurement on any
+machine, whatever the folder is called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import stat as stat_module
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rfc8785
+
+from trustroom.enclave._errors import ImageNotBuilt, ManifestInvalid
+from trustroom.enclave._manifest import WORKDIR, Manifest, load_manifest
+
+__all__ = ["BUILD_DIR", "FORMAT", "SEARCH_PATH", "Image", "build", "load_image", "measure"]
+
+FORMAT = "trustroom-enclave/1"
+BUILD_DIR = "build"  # inside the manifest's folder
+_IMAGE_FILE = "image.json"
+SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"  # where a bare program name is looked up
+
+
+@dataclass(frozen=True)
+class Image:
+    """A built image: the measured document, its measurement, and where the trusted and
+    allowed files are on this host (``sources``: path inside -> path on the host)."""
+
+    manifest: Manifest
+    measured: Mapping[str, Any]
+    sources: Mapping[str, str]
+
+    @property
+    def measurement(self) -> bytes:
+        return measure(self.measured)
+
+    @property
+    def trusted(self) -> Mapping[str, str]:
+        """SHA-256 (hex) of each trusted file, by the path the program sees."""
+        files: Mapping[str, str] = self.measured["trusted"]
+        return files
+
+    def save(self) -> Path:
+        """Write ``build/image.json`` next to the manifest; its path."""
+        folder = self.manifest.directory / BUILD_DIR
+        folder.mkdir(exist_ok=True)
+        document = {
+            "measurement": self.measurement.hex(),
+            "measured": self.measured,
+            "sources": self.sources,
+        }
+        target = folder / _IMAGE_FILE
+        temporary = target.with_suffix(".tmp")
+        temporary.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+        temporary.replace(target)
+        return target
+
+
+def measure(measured: Mapping[str, Any]) -> bytes:
+    """The measurement of a measured document: SHA-256 of the format name and its RFC 8785
+    canonical JSON."""
+    return hashlib.sha256(FORMAT.encode() + b"\0" + rfc8785.dumps(measured)).digest()
+
+
+def build(directory: Path) -> Image:
+    """Read the manifest in ``directory``, hash its trusted files and return the image
+    (:meth:`Image.save` writes it)."""
+    manifest = load_manifest(directory)
+    trusted: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for written in manifest.trusted:
+        for inside, host in _files(manifest, "trusted", written):
+            if inside in trusted:
+                raise manifest.error(("files", "trusted"), f"{inside} is listed twice", written)
+            trusted[inside] = _sha256(host)
+            sources[inside] = str(host)
+    allowed: list[str] = []
+    for written in manifest.allowed:
+        host = manifest.on_host(written)
+        if not host.exists():
+            raise manifest.error(("files", "allowed"), f"{host} does not exist", written)
+        inside = manifest.inside(written)
+        if inside in trusted or any(inside.startswith(t + "/") for t in trusted):
+            raise manifest.error(("files", "allowed"), f"{inside} is also trusted", written)
+        allowed.append(inside)
+        sources[inside] = str(host)
+    program = _program(manifest, trusted)
+    measured = {
+        "name": manifest.name,
+        "entrypoint": list(manifest.entrypoint),
+        "program": program,
+        "workdir": WORKDIR,
+        "env": {"set": dict(manifest.env), "passthrough": list(manifest.passthrough)},
+        "trusted": dict(sorted(trusted.items())),
+        "allowed": sorted(allowed),
+        "volumes": [{"mount": v.mount, "key": v.key} for v in manifest.volumes],
+        "secrets": [
+            {"resource": s.resource, **({"env": s.env} if s.env else {"file": s.file})}
+            for s in manifest.secrets
+        ],
+        "network": manifest.network,
+        "limits": {
+            name: value for name, value in vars(manifest.limits).items() if value is not None
+        },
+        "debug": manifest.debug,
+    }
+    return Image(manifest, measured, dict(sorted(sources.items())))
+
+
+def load_image(directory: Path) -> Image:
+    """The image last built in ``directory`` (``build/image.json``)."""
+    path = directory / BUILD_DIR / _IMAGE_FILE
+    try:
+        document = json.loads(path.read_text())
+        measured, sources = document["measured"], document["sources"]
+    except FileNotFoundError:
+        raise ImageNotBuilt(f"{directory}: the image has not been built") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ImageNotBuilt(
+            f"{path} cannot be read ({exc})", hint="Build the image again."
+        ) from None
+    return Image(load_manifest(directory), measured, sources)
+
+
+def _program(manifest: Manifest, trusted: Mapping[str, str]) -> str:
+    """The trusted file the entrypoint runs: its path, or its name looked up in SEARCH_PATH."""
+    name = manifest.entrypoint[0]
+    if "/" in name:
+        candidates = [posixpath.normpath(posixpath.join(WORKDIR, name))]
+    else:
+        candidates = [f"{folder}/{name}" for folder in SEARCH_PATH.split(":")]
+    for candidate in candidates:
+        if candidate in trusted:
+            return candidate
+    raise manifest.error(
+        ("enclave", "entrypoint"),
+        f"{name} is not among the trusted files (looked for {', '.join(candidates)}): the "
+        "program itself must be measured",
+    )
+
+
+def _files(manifest: Manifest, kind: str, written: str) -> Iterator[tuple[str, Path]]:
+    """The regular files a trusted entry names (a folder: every file under it), with the
+    path each has inside the enclave."""
+    host = manifest.on_host(written)
+    inside = manifest.inside(written)
+    try:
+        mode = host.stat().st_mode
+    except FileNotFoundError:
+        raise manifest.error(("files", kind), f"{host} does not exist", written) from None
+    except OSError as exc:
+        raise manifest.error(("files", kind), f"{host} cannot be read: {exc}", written) from None
+    if stat_module.S_ISREG(mode):
+        yield inside, host
+        return
+    if not stat_module.S_ISDIR(mode):
+        raise manifest.error(("files", kind), f"{host} is not a file or a folder", written)
+    for root, folders, names in os.walk(host):
+        folders.sort()
+        for name in sorted(names):
+            path = Path(root, name)
+            if path.is_file():  # links to files count as files; sockets and the like do not
+                relative = path.relative_to(host).as_posix()
+                yield f"{inside.rstrip('/')}/{relative}", path
+
+
+def _sha256(path: Path) -> str:
+    try:
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest()
+    except OSError as exc:
+        raise ManifestInvalid(f"{path}: cannot be read: {exc}") from None
