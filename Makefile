@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint typecheck unit bench clean
 
-# Debian packages pip cannot bring: FUSE for sealfs mounts (pyfuse3 compiles against it).
-DEBIAN_PACKAGES := fuse3 libfuse3-dev pkg-config
+# Debian packages pip cannot bring: FUSE for sealfs mounts (pyfuse3 compiles against it),
+# bubblewrap for the enclave sandbox.
+DEBIAN_PACKAGES := fuse3 libfuse3-dev pkg-config bubblewrap
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || \
 		(apt-get update -qq && apt-get install -y -qq python3-venv python3-pip)
 	scripts/debian-packages $(DEBIAN_PACKAGES)

@@ -80,5 +80,6 @@ def test_enclave_shell_walkthrough_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     measurement = re.search(r"measurement ([0-9a-f]{64})", result.stdout)
     assert measurement is not None, result.stdout
-    assert result.stdout.strip().endswith(measurement.group(1))  # `measure` agrees
+    assert f"\n{measurement.group(1)}\n" in result.stdout  # `measure` agrees
+    assert result.stdout.endswith("hello, world\n")  # `run`: the program, in its sandbox
     assert '"mrenclave"' in result.stdout and "signing key" in result.stderr

@@ -24,6 +24,7 @@ from trustroom.enclave import (
     sign,
     signing_key,
 )
+from trustroom.enclave._discover import needed_files
 
 MANIFEST = """\
 [enclave]
@@ -191,8 +192,11 @@ def test_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     code, output = enclave("build", folder, "--json")
     assert code == 0, output
     built = json.loads(output)
-    assert built["program"] == shutil.which("sh", path="/usr/local/bin:/usr/bin:/bin")
-    assert built["trusted_files"] == 2
+    program = shutil.which("sh", path="/usr/local/bin:/usr/bin:/bin")
+    assert built["program"] == program
+    libraries = needed_files(str(program))  # the loader and libc, found with ldd
+    assert any("libc.so" in library for library in libraries)
+    assert built["trusted_files"] == 2 + len(libraries)
     code, output = enclave("sign", folder, "--json")
     assert code == 0, output
     signed = json.loads(output)

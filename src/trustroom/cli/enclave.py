@@ -24,7 +24,9 @@ from trustroom.enclave import (
     sign,
     signing_key,
 )
+from trustroom.enclave._discover import needed_files
 from trustroom.enclave._image import SEARCH_PATH
+from trustroom.enclave._run import run
 
 app = typer.Typer(
     help="Enclave images: an unmodified program, measured and signed, run in a TEE.",
@@ -83,8 +85,7 @@ def new(
                 f"{program} is not in {SEARCH_PATH} on this host",
                 hint="Give the program's path, or install it; its file must be trusted.",
             )
-        if found not in files:
-            files.insert(0, found)
+        files = list(dict.fromkeys([found, *needed_files(found), *files]))
     elif not program.startswith("/") and program.removeprefix("./") not in files:
         files.insert(0, program.removeprefix("./"))
     directory.mkdir(parents=True, exist_ok=True)
@@ -283,3 +284,25 @@ def inspect(
     if signature is not None:
         console.print("reference values:")
         print_json(summary["reference_values"])
+
+
+@app.command("run")
+def run_command(
+    directory: Path = _directory_argument(),
+    arguments: list[str] | None = typer.Argument(
+        None, help="Arguments added to the entrypoint's (put them after --)."
+    ),
+    runner: str = typer.Option(
+        "sim", "--runner", help="Where it runs: `sim` (a sandbox under the simulated TEE)."
+    ),
+) -> None:
+    """Run the built image: its program's output and exit status pass through.
+
+    The folder is checked against the build first: a changed trusted file stops the start.
+    Under `sim` nothing protects the program from this host; the evidence says so.
+    """
+    if runner != "sim":
+        raise typer.BadParameter(
+            f"unknown runner {runner!r}; available: sim", param_hint="--runner"
+        )
+    raise typer.Exit(run(directory, arguments or []))

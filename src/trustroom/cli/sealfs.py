@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import functools
-import json
-import os
 import shutil
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -204,15 +201,15 @@ def check(
         raise typer.Exit(1)
 
 
-def _serve_function() -> Any:
+def _mount_module() -> Any:
     try:
-        from trustroom.sealfs._mount import serve
+        from trustroom.sealfs import _mount
     except ImportError as exc:
         raise typer.BadParameter(
             f"mounting needs pyfuse3 ({exc}): pip install 'trustroom[fuse]' "
             "(with Debian's fuse3 and libfuse3-dev)"
         ) from exc
-    return serve
+    return _mount
 
 
 @app.command()
@@ -234,67 +231,19 @@ def mount(
     Closing a file commits it; fsync makes it durable. Stop with Ctrl-C, SIGTERM or
     `trustroom sealfs umount MOUNTPOINT`.
     """
-    serve = _serve_function()
+    mounting = _mount_module()
     key = VolumeKey.from_file(key_file)
-    if not background:
-        opened = Volume(volume, key, trusted_version=trusted_version)
-        announce = functools.partial(
-            console.print, f"mounted {volume} on {mountpoint} (Ctrl-C unmounts)"
+    if background:
+        mounting.mount_in_background(
+            lambda: Volume(volume, key, trusted_version=trusted_version), mountpoint
         )
-        serve(opened, mountpoint, ready=announce)
-        return
-    reader, writer = os.pipe()
-    if os.fork():  # the caller waits until the mount is in place, or its error
-        os.close(writer)
-        with os.fdopen(reader, "rb") as answer:
-            outcome = json.loads(answer.readline() or b"{}")
-        if not outcome.get("ok"):
-            raise _error_of(outcome)
         console.print(f"mounted {volume} on {mountpoint} in the background")
         return
-    os.close(reader)
-    _serve_detached(
-        writer, serve, lambda: Volume(volume, key, trusted_version=trusted_version), mountpoint
+    opened = Volume(volume, key, trusted_version=trusted_version)
+    announce = functools.partial(
+        console.print, f"mounted {volume} on {mountpoint} (Ctrl-C unmounts)"
     )
-
-
-def _serve_detached(
-    writer: int, serve: Any, open_volume: Callable[[], Volume], mountpoint: Path
-) -> None:
-    """The background mount's process: its own session, no terminal; it reports on ``writer``
-    whether the mount is in place, then serves until unmounted."""
-    os.setsid()
-    _detach_stdio()
-    report = os.fdopen(writer, "wb")
-
-    def tell(outcome: dict[str, Any]) -> None:
-        report.write(json.dumps(outcome).encode() + b"\n")
-        report.flush()
-
-    try:
-        serve(open_volume(), mountpoint, ready=lambda: tell({"ok": True}))
-    except SealfsError as exc:
-        tell({"code": exc.code, "message": exc.message})
-    except BaseException as exc:
-        tell({"message": f"the mount failed: {type(exc).__name__}: {exc}"})
-    finally:
-        os._exit(0)
-
-
-def _error_of(outcome: dict[str, Any]) -> SealfsError:
-    """The typed error the background mount reported, with its class's hint."""
-    kinds = [SealfsError]
-    for kind in kinds:
-        kinds.extend(kind.__subclasses__())
-    chosen = next((k for k in kinds if k.code == outcome.get("code")), SealfsError)
-    return chosen(outcome.get("message", "the mount process ended before mounting"))
-
-
-def _detach_stdio() -> None:
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.close(null)
+    mounting.serve(opened, mountpoint, ready=announce)
 
 
 @app.command()
@@ -303,10 +252,9 @@ def umount(
     wait: float = typer.Option(30.0, help="Seconds to wait for the last commit."),
 ) -> None:
     """Unmount a mounted volume, after its last commit."""
-    from trustroom.sealfs._mount import mounted_volume_of, unmount
-
-    volume = mounted_volume_of(mountpoint)
+    mounting = _mount_module()
+    volume = mounting.mounted_volume_of(mountpoint)
     if volume is None:
         raise typer.BadParameter(f"no sealed volume is mounted on {mountpoint}")
-    unmount(mountpoint, volume, timeout=wait)
+    mounting.unmount(mountpoint, volume, timeout=wait)
     console.print(f"unmounted {volume} from {mountpoint}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import functools
+import json
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ import subprocess
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, NoReturn, ParamSpec, TypeVar, cast
 
 import pyfuse3
 import trio
@@ -29,7 +30,7 @@ from trustroom.sealfs._errors import SealfsError
 from trustroom.sealfs._file import SealedFile
 from trustroom.sealfs._volume import FileInfo, Volume
 
-__all__ = ["mounted_volume_of", "serve", "unmount"]
+__all__ = ["mount_in_background", "mounted_volume_of", "serve", "unmount"]
 
 _log = logging.getLogger("trustroom.sealfs.mount")
 P = ParamSpec("P")
@@ -320,6 +321,58 @@ def serve(
     finally:
         volume.commit(durable=True)
         pyfuse3.close(unmount=True)
+
+
+def mount_in_background(
+    open_volume: Callable[[], Volume], mountpoint: str | os.PathLike[str]
+) -> None:
+    """Serve a volume from a new process, in its own session without a terminal, and return
+    once it is mounted; raise the typed error with which it failed otherwise. ``open_volume``
+    runs in that process. :func:`unmount` ends it."""
+    reader, writer = os.pipe()
+    if os.fork() == 0:
+        os.close(reader)
+        _serve_detached(writer, open_volume, mountpoint)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer:
+        outcome = json.loads(answer.readline() or b"{}")
+    if not outcome.get("ok"):
+        raise _error_of(outcome)
+
+
+def _serve_detached(
+    writer: int, open_volume: Callable[[], Volume], mountpoint: str | os.PathLike[str]
+) -> NoReturn:
+    """The background mount's process: it reports on ``writer`` whether the mount is in
+    place, then serves until unmounted."""
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    os.close(null)
+    report = os.fdopen(writer, "wb")
+
+    def tell(outcome: dict[str, Any]) -> None:
+        report.write(json.dumps(outcome).encode() + b"\n")
+        report.flush()
+
+    try:
+        serve(open_volume(), mountpoint, ready=lambda: tell({"ok": True}))
+    except SealfsError as exc:
+        tell({"code": exc.code, "message": exc.message})
+    except BaseException as exc:
+        tell({"message": f"the mount failed: {type(exc).__name__}: {exc}"})
+    finally:
+        os._exit(0)
+
+
+def _error_of(outcome: dict[str, Any]) -> SealfsError:
+    """The typed error the background mount reported, with its class's hint."""
+    kinds = [SealfsError]
+    for kind in kinds:
+        kinds.extend(kind.__subclasses__())
+    chosen = next((k for k in kinds if k.code == outcome.get("code")), SealfsError)
+    return chosen(outcome.get("message", "the mount process ended before mounting"))
 
 
 def _read_ahead_more(mountpoint: str | os.PathLike[str]) -> None:

@@ -1,0 +1,199 @@
+"""Running an image under the simulated TEE: checked, given its volumes and secrets, sandboxed.
+
+Before the program starts the runner rebuilds the image from the folder and refuses to run if
+anything differs from what was built (naming the trusted file that changed), derives or fetches
+each sealed volume's key and mounts it with FUSE, fetches the secrets from the key broker with
+evidence carrying this image's measurement, then starts the sandbox. Signals it receives go to
+the program; its exit status is the program's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO
+
+from trustroom.enclave._errors import EnclaveError, ImageNotBuilt, TrustedFileChanged
+from trustroom.enclave._image import Image, build, load_image
+from trustroom.enclave._limits import ControlGroup
+from trustroom.enclave._manifest import SealedMount
+from trustroom.enclave._sandbox import sandbox_command, sandbox_environment
+from trustroom.enclave._signature import load_signature
+from trustroom.tee import SealPolicy, SimAttester, SimWorkload
+
+__all__ = ["run", "sim_workload", "verified_image"]
+
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+              signal.SIGUSR2)  # fmt: skip
+_UNSIGNED = bytes(32)  # the signer of an image nobody signed
+
+
+def verified_image(directory: Path) -> Image:
+    """The built image, after checking that the folder still holds exactly what was built."""
+    built = load_image(directory)
+    now = build(directory)
+    if now.measurement == built.measurement:
+        return built
+    for path, digest in built.trusted.items():
+        if now.trusted.get(path) != digest:
+            state = "has gone" if path not in now.trusted else "changed"
+            raise TrustedFileChanged(
+                f"{path} ({built.sources.get(path)}) {state} since the image was built",
+                path=path,
+            )
+    added = sorted(set(now.trusted) - set(built.trusted))
+    if added:
+        raise TrustedFileChanged(
+            f"{added[0]} was added to a trusted folder since the image was built", path=added[0]
+        )
+    raise ImageNotBuilt(
+        f"{directory}: the manifest changed since the image was built",
+        hint="Run `trustroom enclave build DIR` (and `sign`) again.",
+    )
+
+
+def sim_workload(image: Image) -> SimWorkload:
+    """What the simulated TEE measures for this image: its measurement, and its signer,
+    product and security version when it is signed."""
+    try:
+        signature = load_signature(image.manifest.directory)
+    except ImageNotBuilt:
+        manifest = image.manifest
+        return SimWorkload(image.measurement, _UNSIGNED, 0, 0, manifest.debug)
+    signature.verify(image)
+    return SimWorkload(
+        image.measurement,
+        signature.mrsigner,
+        signature.product_id,
+        signature.security_version,
+        signature.debug,
+    )
+
+
+def run(directory: Path, arguments: Sequence[str] = ()) -> int:
+    """Run the image in ``directory`` under the simulated TEE; the program's exit status
+    (128 + N when a signal N ended it)."""
+    image = verified_image(directory)
+    attester = SimAttester(sim_workload(image))
+    with tempfile.TemporaryDirectory(prefix="trustroom-enclave-") as scratch:
+        os.chmod(scratch, 0o700)
+        with _mounted_volumes(image, attester, Path(scratch)) as volumes:
+            environment = sandbox_environment(image, os.environ)
+            return _supervise(image, arguments, volumes, environment)
+
+
+@contextlib.contextmanager
+def _mounted_volumes(
+    image: Image, attester: SimAttester, scratch: Path
+) -> Iterator[dict[str, Path]]:
+    """Each sealed volume mounted on a private folder (created on first use); unmounted,
+    after their last commit, on the way out."""
+    mounted: dict[str, Path] = {}
+    if not image.manifest.volumes:
+        yield mounted
+        return
+    # Only when there are volumes: FUSE and trio cost a tenth of a second to import.
+    from trustroom.sealfs import Volume, VolumeKey
+    from trustroom.sealfs._mount import mount_in_background, unmount
+
+    with contextlib.ExitStack() as stack:
+        for index, volume in enumerate(image.manifest.volumes):
+            key = VolumeKey.raw(_volume_key(volume, attester))
+            folder = image.manifest.on_host(volume.volume)
+            if not folder.exists():
+                Volume.create(folder, key).close()
+            point = scratch / f"volume-{index}"
+            point.mkdir()
+            mount_in_background(functools.partial(Volume, folder, key), point)
+            stack.callback(unmount, point, folder)
+            mounted[volume.mount] = point
+        yield mounted
+
+
+def _volume_key(volume: SealedMount, attester: SimAttester) -> bytes:
+    if volume.key == "sealing":
+        # Any version of this signer's product derives it (security version 0 and up), so
+        # an update reads its predecessor's state.
+        label = b"trustroom enclave volume\0" + volume.mount.encode()
+        return attester.seal_key(SealPolicy.SIGNER, label, svn=0)
+    raise EnclaveError(
+        f"volume {volume.mount}: keys from a key broker ({volume.key}) are not supported by "
+        "this runner yet",
+        hint='Use key = "sealing" for now.',
+    )
+
+
+def _supervise(
+    image: Image, arguments: Sequence[str], volumes: dict[str, Path], environment: dict[str, str]
+) -> int:
+    """Start the sandbox in its control group, pass signals to the program, wait for it."""
+    sandbox: list[int] = []  # the host process ids of the sandbox's init and program
+    process: subprocess.Popen[bytes] | None = None
+
+    def forward(number: int, _frame: object) -> None:
+        if len(sandbox) == 1:  # started, not yet looked up: a signal may come right away
+            found = _program_pid(sandbox[0])
+            if found is not None:
+                sandbox.append(found)
+        target = sandbox[-1] if len(sandbox) == 2 else process.pid if process else None
+        if target is not None:  # before the program runs, the sandbox stops instead
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(target, number)
+
+    with ControlGroup(image.manifest.limits, f"trustroom-{os.getpid()}") as group:
+        reader, writer = os.pipe()
+        command = sandbox_command(
+            image, arguments, volumes=volumes, environment=environment, info_fd=writer
+        )
+        previous = {number: signal.signal(number, forward) for number in _FORWARDED}
+        try:
+            process = subprocess.Popen(
+                command, pass_fds=(writer,), preexec_fn=group.join if group.folders else None
+            )
+            os.close(writer)
+            with os.fdopen(reader, "rb") as info:
+                init = _sandbox_init(info)
+            if init is not None:
+                sandbox.append(init)
+                found = _program_pid(init)
+                if found is not None and len(sandbox) == 1:
+                    sandbox.append(found)
+            status = process.wait()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+    return 128 - status if status < 0 else status
+
+
+def _sandbox_init(info: IO[bytes]) -> int | None:
+    """The host process id of the sandbox's first process, from bwrap's information JSON
+    (read up to its closing brace: bwrap need not close the pipe)."""
+    document = b""
+    for line in info:
+        document += line
+        if line.startswith(b"}"):
+            return int(json.loads(document)["child-pid"])
+    return None  # bwrap ended before the sandbox started; it said why on stderr
+
+
+def _program_pid(init: int) -> int | None:
+    """The program's host process id: the one child of the sandbox's init process (which
+    reaps orphans and would not pass signals on)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            children = Path(f"/proc/{init}/task/{init}/children").read_text().split()
+        except OSError:
+            return None  # it has ended already
+        if children:
+            return int(children[0])
+        time.sleep(0.001)
+    return None

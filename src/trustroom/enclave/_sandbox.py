@@ -1,0 +1,72 @@
+"""The simulated enclave's walls: a bubblewrap sandbox in which the program sees its image only.
+
+New mount, PID, IPC and UTS namespaces (and network, unless the manifest asks for the host's):
+an empty root with the trusted and allowed paths bound read-only where the manifest puts them,
+its own /proc, /dev and /tmp, the sealed volumes bound read-write, and only the environment
+the manifest lists. bubblewrap (Debian's ``bubblewrap``, as used by Flatpak) does the
+namespace and mount work in C, so the sandbox starts in milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from trustroom.enclave._errors import EnclaveError
+from trustroom.enclave._image import SEARCH_PATH, Image
+from trustroom.enclave._manifest import WORKDIR
+
+__all__ = ["HOSTNAME", "sandbox_command", "sandbox_environment"]
+
+HOSTNAME = "enclave"
+
+
+def sandbox_environment(image: Image, host: Mapping[str, str]) -> dict[str, str]:
+    """The program's environment: the manifest's values, the host variables it lets through
+    (when set), and a PATH if the manifest gives none."""
+    measured = image.measured
+    environment = {"PATH": SEARCH_PATH, "HOME": "/tmp"}
+    environment.update(measured["env"]["set"])
+    for name in measured["env"]["passthrough"]:
+        if name in host:
+            environment[name] = host[name]
+    return environment
+
+
+def sandbox_command(
+    image: Image,
+    arguments: Sequence[str],
+    *,
+    volumes: Mapping[str, Path],
+    environment: Mapping[str, str],
+    info_fd: int,
+) -> list[str]:
+    """The bwrap command that runs the image's program with ``arguments`` added to its
+    entrypoint; ``volumes`` maps each sealed mount point to where its FUSE mount is on the
+    host. bwrap writes the sandbox's first process id as JSON on ``info_fd``."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise EnclaveError(
+            "bubblewrap (bwrap) is not installed: the sim runner needs it for its sandbox",
+            hint="Install Debian's bubblewrap package (`make` does), or use another runner.",
+        )
+    manifest, measured = image.manifest, image.measured
+    command = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+    command += ["--unshare-cgroup-try", "--hostname", HOSTNAME]
+    if measured["network"] == "none":
+        command.append("--unshare-net")
+    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", WORKDIR]
+    binds = [(manifest.inside(p), manifest.on_host(p)) for p in manifest.trusted]
+    binds += [(manifest.inside(p), manifest.on_host(p)) for p in manifest.allowed]
+    # A folder before what is bound inside it.
+    for inside, host in sorted(binds, key=lambda pair: pair[0].count("/")):
+        command += ["--ro-bind", os.fspath(host), inside]
+    for inside, host in sorted(volumes.items()):
+        command += ["--bind", os.fspath(host), inside]
+    command += ["--chdir", WORKDIR, "--clearenv"]
+    for name, value in sorted(environment.items()):
+        command += ["--setenv", name, value]
+    command += ["--info-fd", str(info_fd)]
+    return [*command, "--", measured["program"], *measured["entrypoint"][1:], *arguments]

@@ -1,0 +1,165 @@
+"""Images run under the simulated TEE's sandbox, for real: bubblewrap, FUSE, signals."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from trustroom.enclave import TrustedFileChanged, build
+from trustroom.enclave._discover import needed_files
+from trustroom.enclave._run import run
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
+
+SH = "/usr/bin/sh"
+TOOLS = ["/usr/bin/cat", "/usr/bin/ls", "/usr/bin/sleep", "/usr/bin/head", "/usr/bin/tr"]
+
+
+def image(
+    tmp_path: Path, script: str, extra: str = "", files: dict[str, str] | None = None
+) -> Path:
+    folder = tmp_path / "image"
+    folder.mkdir(exist_ok=True)
+    (folder / "main.sh").write_text(script)
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text)
+    trusted = list(dict.fromkeys([SH, *TOOLS, *needed_files(SH), "main.sh"]))
+    for tool in TOOLS:
+        trusted += [f for f in needed_files(tool) if f not in trusted]
+    listed = ", ".join(f'"{t}"' for t in trusted)
+    (folder / "trustroom.toml").write_text(
+        f'[enclave]\nname = "t"\nentrypoint = ["sh", "main.sh"]\n'
+        f"[files]\ntrusted = [{listed}]\n{extra}"
+    )
+    build(folder).save()
+    return folder
+
+
+def run_cli(folder: Path, *arguments: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "trustroom", "enclave", "run", str(folder), "--", *arguments]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def test_output_arguments_and_exit_status_pass_through(tmp_path: Path) -> None:
+    folder = image(tmp_path, 'echo "hello $1 $2"; exit 3\n')
+    result = run_cli(folder, "big", "world")
+    assert result.stdout == "hello big world\n" and result.returncode == 3, result.stderr
+
+
+def test_only_the_image_is_visible_and_read_only(tmp_path: Path) -> None:
+    folder = image(
+        tmp_path,
+        "ls /; cat /app/notes.txt; cat /etc/passwd || echo no-passwd\n"
+        "echo x > /app/main.sh || echo read-only; echo scratch > /tmp/t && cat /tmp/t\n"
+        "cat /app/secret.txt || echo no-secret\n",
+        extra='allowed = ["notes.txt"]\n',
+        files={"notes.txt": "allowed in\n", "secret.txt": "the host's, not listed\n"},
+    )
+    result = run_cli(folder)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split("\n")
+    visible = {"app", "dev", "lib", "lib64", "proc", "tmp", "usr"}
+    assert set(lines[: lines.index("allowed in")]) == visible
+    assert "no-passwd" in lines and "read-only" in lines and "scratch" in lines
+    assert "no-secret" in lines and "the host's" not in result.stdout
+
+
+def test_a_clean_environment(tmp_path: Path) -> None:
+    folder = image(
+        tmp_path,
+        'echo "set=$GREETING pass=$TZ leak=$LEAK home=$HOME"; cat /proc/sys/kernel/hostname\n',
+        extra='[env]\nset = { GREETING = "hi" }\npassthrough = ["TZ"]\n',
+    )
+    result = run_cli(folder, env={**os.environ, "TZ": "UTC", "LEAK": "host secret"})
+    assert result.stdout == "set=hi pass=UTC leak= home=/tmp\nenclave\n", result.stderr
+
+
+def test_a_changed_trusted_file_stops_the_start(tmp_path: Path) -> None:
+    folder = image(tmp_path, "echo started\n")
+    (folder / "main.sh").write_text("echo tampered\n")
+    with pytest.raises(TrustedFileChanged, match=r"/app/main\.sh") as caught:
+        run(folder)
+    assert caught.value.code == "trusted_file_changed"
+    result = run_cli(folder)
+    assert result.returncode == 1 and "trusted_file_changed" in result.stderr
+    assert "tampered" not in result.stdout and "started" not in result.stdout
+
+
+def test_child_processes_run_and_their_status_counts(tmp_path: Path) -> None:
+    folder = image(tmp_path, 'sh -c "echo child; exit 4"; echo "child said $?"\n')
+    result = run_cli(folder)
+    assert result.stdout == "child\nchild said 4\n" and result.returncode == 0, result.stderr
+
+
+def test_signals_reach_the_program(tmp_path: Path) -> None:
+    folder = image(
+        tmp_path, "trap 'echo got TERM; exit 7' TERM\necho ready\nwhile :; do sleep 0.05; done\n"
+    )
+    command = [sys.executable, "-m", "trustroom", "enclave", "run", str(folder)]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as runner:
+        assert runner.stdout is not None
+        assert runner.stdout.readline() == "ready\n"
+        runner.send_signal(signal.SIGTERM)
+        assert runner.wait(timeout=30) == 7
+        assert runner.stdout.read() == "got TERM\n"
+
+
+def test_no_network_but_loopback(tmp_path: Path) -> None:
+    folder = image(tmp_path, "cat /proc/net/dev\n")
+    interfaces = [line.split(":")[0].strip() for line in run_cli(folder).stdout.splitlines()[2:]]
+    assert interfaces == ["lo"]
+
+
+@pytest.mark.fuse
+def test_state_in_a_sealed_volume_survives_a_restart_as_ciphertext(tmp_path: Path) -> None:
+    folder = image(
+        tmp_path,
+        "if [ -e /data/count ]; then n=$(cat /data/count); else n=0; fi\n"
+        'n=$((n + 1)); echo "run $n"; echo $n > /data/count\n'
+        "echo confidential-ledger > /data/log\n",
+        extra='[[volumes]]\nmount = "/data"\nvolume = "state"\nkey = "sealing"\n',
+    )
+    environment = {**os.environ, "TRUSTROOM_HOME": str(tmp_path / "home")}
+    first = run_cli(folder, env=environment)
+    second = run_cli(folder, env=environment)
+    assert (first.stdout, second.stdout) == ("run 1\n", "run 2\n"), first.stderr + second.stderr
+    files = [p for p in (folder / "state").rglob("*") if p.is_file()]
+    assert files and not any(b"confidential-ledger" in p.read_bytes() for p in files)
+    # the mount is gone once run returns: nothing left mounted
+    assert "trustroom-sealfs" not in Path("/proc/self/mounts").read_text()
+
+
+def test_limits_hold_for_the_whole_process_tree(tmp_path: Path) -> None:
+    forks = image(
+        tmp_path,
+        "for i in 1 2 3 4 5 6 7 8; do sleep 1 & done; echo forked\n",
+        extra="[limits]\nthreads = 4\n",
+    )
+    result = run_cli(forks)
+    assert "Cannot fork" in result.stderr and "forked" not in result.stdout
+    assert result.returncode == 2  # the shell's status when it cannot fork
+    _edit_limits(forks, "threads = 4", "threads = 64")
+    assert run_cli(forks).stdout == "forked\n"
+    memory = image(
+        tmp_path,
+        "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo allocated\n",
+        extra='[limits]\nmemory = "48M"\n',
+    )
+    result = run_cli(memory)
+    assert result.returncode == 128 + signal.SIGKILL and "allocated" not in result.stdout
+    _edit_limits(memory, '"48M"', '"1G"')
+    assert run_cli(memory).stdout == "allocated\n"
+    leftovers = [p for p in Path("/sys/fs/cgroup").glob("*/**/trustroom-*") if p.is_dir()]
+    assert leftovers == []
+
+
+def _edit_limits(folder: Path, old: str, new: str) -> None:
+    manifest = folder / "trustroom.toml"
+    manifest.write_text(manifest.read_text().replace(old, new))
+    build(folder).save()
