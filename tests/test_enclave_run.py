@@ -10,10 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from kbs_server import running_broker, sim_policy, write_keys
 
 from trustroom.enclave import TrustedFileChanged, build
 from trustroom.enclave._discover import needed_files
 from trustroom.enclave._run import run
+from trustroom.kbs import KbsAdmin
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
@@ -163,3 +166,41 @@ def _edit_limits(folder: Path, old: str, new: str) -> None:
     manifest = folder / "trustroom.toml"
     manifest.write_text(manifest.read_text().replace(old, new))
     build(folder).save()
+
+
+@pytest.mark.fuse
+def test_secrets_and_volume_keys_come_from_a_real_key_broker(tmp_path: Path) -> None:
+    admin_key = ed25519.Ed25519PrivateKey.generate()
+    public, resource_key = write_keys(tmp_path, admin_key)
+    home = tmp_path / "home"  # the runner's and the broker's: one simulated platform
+    folder = image(
+        tmp_path,
+        'echo "password=$DB_PASSWORD"; cat /data/tls.key; echo; echo state > /data/state\n',
+        extra='[[volumes]]\nmount = "/data"\nvolume = "state"\nkey = "kbs:default/volume-key/1"\n'
+        '[[secrets]]\nresource = "default/db-password/1"\nenv = "DB_PASSWORD"\n'
+        '[[secrets]]\nresource = "default/tls-key/1"\nfile = "/data/tls.key"\n',
+    )
+    measurement = build(folder).measurement.hex()
+    with running_broker(f"sqlite:///{tmp_path / 'kbs.db'}", home, public, resource_key) as url:
+        with KbsAdmin(url, admin_key) as admin:
+            admin.set_resource("default", "db-password", "1", b"correct horse")
+            admin.set_resource("default", "tls-key", "1", b"-----BEGIN PRIVATE KEY-----")
+            admin.set_resource("default", "volume-key", "1", os.urandom(32))
+            admin.set_policy(sim_policy(measurement))
+            admin.set_reference_values(
+                {"name": "t", "tee": ["sim"], "measurements": {"mrenclave": [measurement]}}
+            )
+        environment = {**os.environ, "TRUSTROOM_HOME": str(home)}
+        assert run_cli(folder, env=environment).returncode == 1  # no --kbs: told to give one
+        result = run_cli(folder, env={**environment, "TRUSTROOM_KBS_URL": url})
+        assert result.stdout == "password=correct horse\n-----BEGIN PRIVATE KEY-----\n", (
+            result.stderr
+        )
+        stored = b"".join(p.read_bytes() for p in (folder / "state").rglob("*") if p.is_file())
+        assert b"BEGIN PRIVATE KEY" not in stored and b"correct horse" not in stored
+        # A new build of changed code has another measurement: the broker refuses it.
+        (folder / "main.sh").write_text('echo "password=$DB_PASSWORD"\n')
+        build(folder).save()
+        result = run_cli(folder, env={**environment, "TRUSTROOM_KBS_URL": url})
+        assert result.returncode == 1 and "policy_denied" in result.stderr
+        assert "password" not in result.stdout

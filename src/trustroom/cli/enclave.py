@@ -295,6 +295,12 @@ def run_command(
     runner: str = typer.Option(
         "sim", "--runner", help="Where it runs: `sim` (a sandbox under the simulated TEE)."
     ),
+    kbs: str | None = typer.Option(
+        None,
+        "--kbs",
+        envvar="TRUSTROOM_KBS_URL",
+        help="The key broker holding the image's secrets and volume keys.",
+    ),
 ) -> None:
     """Run the built image: its program's output and exit status pass through.
 
@@ -305,4 +311,4 @@ def run_command(
         raise typer.BadParameter(
             f"unknown runner {runner!r}; available: sim", param_hint="--runner"
         )
-    raise typer.Exit(run(directory, arguments or []))
+    raise typer.Exit(run(directory, arguments or [], kbs=kbs))

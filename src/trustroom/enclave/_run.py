@@ -78,24 +78,71 @@ def sim_workload(image: Image) -> SimWorkload:
     )
 
 
-def run(directory: Path, arguments: Sequence[str] = ()) -> int:
-    """Run the image in ``directory`` under the simulated TEE; the program's exit status
-    (128 + N when a signal N ended it)."""
+def run(directory: Path, arguments: Sequence[str] = (), *, kbs: str | None = None) -> int:
+    """Run the image in ``directory`` under the simulated TEE, with secrets and broker-held
+    volume keys from the key broker at ``kbs``; the program's exit status (128 + N when a
+    signal N ended it)."""
     image = verified_image(directory)
     attester = SimAttester(sim_workload(image))
-    with tempfile.TemporaryDirectory(prefix="trustroom-enclave-") as scratch:
+    with contextlib.ExitStack() as stack:
+        broker = _Broker(image, attester, kbs)
+        stack.callback(broker.close)
+        secrets = {s.resource: broker.fetch(s.resource) for s in image.manifest.secrets}
+        files = {s.file: secrets[s.resource] for s in image.manifest.secrets if s.file}
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trustroom-")))
         os.chmod(scratch, 0o700)
-        with _mounted_volumes(image, attester, Path(scratch)) as volumes:
-            environment = sandbox_environment(image, os.environ)
-            return _supervise(image, arguments, volumes, environment)
+        volumes = stack.enter_context(_mounted_volumes(image, attester, broker, files, scratch))
+        environment = sandbox_environment(image, os.environ)
+        for secret in image.manifest.secrets:
+            if secret.env:
+                environment[secret.env] = _text(secret.resource, secrets[secret.resource])
+        return _supervise(image, arguments, volumes, environment)
+
+
+class _Broker:
+    """The key broker, attested to once, when the image needs something from it."""
+
+    def __init__(self, image: Image, attester: SimAttester, url: str | None) -> None:
+        needed = bool(image.manifest.secrets) or any(
+            v.key.startswith("kbs:") for v in image.manifest.volumes
+        )
+        if needed and url is None:
+            raise EnclaveError(
+                f"{image.manifest.directory}: the image takes secrets or keys from a key broker",
+                hint="Give its URL: `trustroom enclave run DIR --kbs URL`.",
+            )
+        self._client = None
+        if needed and url is not None:
+            from trustroom.kbs import KbsClient
+
+            self._client = KbsClient(url, attester)
+
+    def fetch(self, resource: str) -> bytes:
+        assert self._client is not None  # the constructor saw that it is needed
+        repository, kind, tag = resource.split("/")
+        return self._client.get_resource(repository, kind, tag)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+
+def _text(resource: str, value: bytes) -> str:
+    try:
+        return value.decode()
+    except UnicodeDecodeError:
+        raise EnclaveError(
+            f"secret {resource} is not UTF-8 text, so it cannot be an environment variable",
+            hint="Deliver it as a file in a sealed volume (file = ...).",
+        ) from None
 
 
 @contextlib.contextmanager
 def _mounted_volumes(
-    image: Image, attester: SimAttester, scratch: Path
+    image: Image, attester: SimAttester, broker: _Broker, files: dict[str, bytes], scratch: Path
 ) -> Iterator[dict[str, Path]]:
-    """Each sealed volume mounted on a private folder (created on first use); unmounted,
-    after their last commit, on the way out."""
+    """Each sealed volume mounted on a private folder (created on first use), with the secret
+    files that go in it written first; unmounted, after their last commit, on the way out."""
     mounted: dict[str, Path] = {}
     if not image.manifest.volumes:
         yield mounted
@@ -106,10 +153,15 @@ def _mounted_volumes(
 
     with contextlib.ExitStack() as stack:
         for index, volume in enumerate(image.manifest.volumes):
-            key = VolumeKey.raw(_volume_key(volume, attester))
+            key = VolumeKey.raw(_volume_key(volume, attester, broker))
             folder = image.manifest.on_host(volume.volume)
-            if not folder.exists():
-                Volume.create(folder, key).close()
+            opened = Volume(folder, key) if folder.exists() else Volume.create(folder, key)
+            with opened:
+                for path, data in files.items():
+                    if path.startswith(volume.mount + "/"):
+                        inside = path[len(volume.mount) :]
+                        opened.mkdir(inside.rsplit("/", 1)[0] or "/", parents=True)
+                        opened.write_bytes(inside, data)
             point = scratch / f"volume-{index}"
             point.mkdir()
             mount_in_background(functools.partial(Volume, folder, key), point)
@@ -118,17 +170,20 @@ def _mounted_volumes(
         yield mounted
 
 
-def _volume_key(volume: SealedMount, attester: SimAttester) -> bytes:
+def _volume_key(volume: SealedMount, attester: SimAttester, broker: _Broker) -> bytes:
     if volume.key == "sealing":
         # Any version of this signer's product derives it (security version 0 and up), so
         # an update reads its predecessor's state.
         label = b"trustroom enclave volume\0" + volume.mount.encode()
         return attester.seal_key(SealPolicy.SIGNER, label, svn=0)
-    raise EnclaveError(
-        f"volume {volume.mount}: keys from a key broker ({volume.key}) are not supported by "
-        "this runner yet",
-        hint='Use key = "sealing" for now.',
-    )
+    key = broker.fetch(volume.key.removeprefix("kbs:"))
+    if len(key) != 32:
+        raise EnclaveError(
+            f"volume {volume.mount}: the key broker's {volume.key} holds {len(key)} bytes, "
+            "not a 32-byte key",
+            hint="Store 32 random bytes there (e.g. `head -c 32 /dev/urandom`).",
+        )
+    return key
 
 
 def _supervise(
@@ -150,13 +205,14 @@ def _supervise(
 
     with ControlGroup(image.manifest.limits, f"trustroom-{os.getpid()}") as group:
         reader, writer = os.pipe()
-        command = sandbox_command(
-            image, arguments, volumes=volumes, environment=environment, info_fd=writer
-        )
+        command = sandbox_command(image, arguments, volumes=volumes, info_fd=writer)
         previous = {number: signal.signal(number, forward) for number in _FORWARDED}
         try:
             process = subprocess.Popen(
-                command, pass_fds=(writer,), preexec_fn=group.join if group.folders else None
+                command,
+                env=environment,
+                pass_fds=(writer,),
+                preexec_fn=group.join if group.folders else None,
             )
             os.close(writer)
             with os.fdopen(reader, "rb") as info:
