@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,7 +17,9 @@ from kbs_server import running_broker, sim_policy, write_keys
 from trustroom.enclave import TrustedFileChanged, build
 from trustroom.enclave._discover import needed_files
 from trustroom.enclave._run import run
+from trustroom.evidence import Verifier
 from trustroom.kbs import KbsAdmin
+from trustroom.tee import SimPlatform
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap")
 
@@ -204,3 +207,67 @@ def test_secrets_and_volume_keys_come_from_a_real_key_broker(tmp_path: Path) -> 
         result = run_cli(folder, env={**environment, "TRUSTROOM_KBS_URL": url})
         assert result.returncode == 1 and "policy_denied" in result.stderr
         assert "password" not in result.stdout
+
+
+GUEST_CLIENT = """\
+import json, sys, urllib.error, urllib.request
+API = "http://127.0.0.1:8006"
+def get(path):
+    try:
+        with urllib.request.urlopen(API + path) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+print(json.dumps({
+    "info": json.loads(get("/info")[1]),
+    "evidence": get("/aa/evidence?runtime_data=hello%20enclave")[1].hex(),
+    "long": get("/aa/evidence?runtime_data=" + "x" * 65)[0],
+    "resource": get("/cdh/resource/default/model-key/1")[1].decode(),
+    "token": sorted(json.loads(get("/aa/token?token_type=kbs")[1])),
+    "missing": get("/cdh/resource/default/nothing/1")[0],
+}))
+"""
+
+
+def python_image(tmp_path: Path, script: str) -> Path:
+    folder = tmp_path / "python-image"
+    folder.mkdir()
+    (folder / "main.py").write_text(script)
+    trusted = list(dict.fromkeys(["/usr/bin/python3", *needed_files("/usr/bin/python3")]))
+    listed = ", ".join(f'"{t}"' for t in [*trusted, "main.py"])
+    (folder / "trustroom.toml").write_text(
+        f'[enclave]\nentrypoint = ["python3", "main.py"]\n[files]\ntrusted = [{listed}]\n'
+    )
+    build(folder).save()
+    return folder
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs Debian's python3")
+def test_the_guest_api_answers_as_confidential_containers_does(tmp_path: Path) -> None:
+    admin_key = ed25519.Ed25519PrivateKey.generate()
+    public, resource_key = write_keys(tmp_path, admin_key)
+    home = tmp_path / "home"
+    folder = python_image(tmp_path, GUEST_CLIENT)
+    measurement = build(folder).measurement.hex()
+    with running_broker(f"sqlite:///{tmp_path / 'kbs.db'}", home, public, resource_key) as url:
+        with KbsAdmin(url, admin_key) as admin:
+            admin.set_resource("default", "model-key", "1", b"weights key")
+            admin.set_policy(sim_policy(measurement))
+            admin.set_reference_values(
+                {"name": "t", "tee": ["sim"], "measurements": {"mrenclave": [measurement]}}
+            )
+        environment = {**os.environ, "TRUSTROOM_HOME": str(home), "TRUSTROOM_KBS_URL": url}
+        result = run_cli(folder, env=environment)
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)
+    assert answers["info"]["tee"] == "sim"
+    assert answers["long"] == 400 and answers["missing"] == 502
+    assert answers["resource"] == "weights key"
+    assert answers["token"] == ["tee_keypair", "token"]
+    collateral = SimPlatform(home / "sim").collateral()
+    verified = Verifier(trust_sim=True).verify(
+        bytes.fromhex(answers["evidence"]), collateral=collateral
+    )
+    assert verified.verified, verified.errors
+    assert verified.measurements["mrenclave"] == measurement
+    assert bytes.fromhex(verified.report_data) == b"hello enclave".ljust(64, b"\0")

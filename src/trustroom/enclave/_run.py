@@ -16,18 +16,23 @@ import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from trustroom.enclave._errors import EnclaveError, ImageNotBuilt, TrustedFileChanged
+from trustroom.enclave._guest import GuestApi
 from trustroom.enclave._image import Image, build, load_image
 from trustroom.enclave._limits import ControlGroup
 from trustroom.enclave._manifest import SealedMount
 from trustroom.enclave._sandbox import sandbox_command, sandbox_environment
 from trustroom.enclave._signature import load_signature
 from trustroom.tee import SealPolicy, SimAttester, SimWorkload
+
+if TYPE_CHECKING:
+    from trustroom.kbs import KbsClient
 
 __all__ = ["run", "sim_workload", "verified_image"]
 
@@ -96,11 +101,13 @@ def run(directory: Path, arguments: Sequence[str] = (), *, kbs: str | None = Non
         for secret in image.manifest.secrets:
             if secret.env:
                 environment[secret.env] = _text(secret.resource, secrets[secret.resource])
-        return _supervise(image, arguments, volumes, environment)
+        guest = GuestApi(attester, broker)
+        stack.callback(guest.close)
+        return _supervise(image, arguments, volumes, environment, guest)
 
 
 class _Broker:
-    """The key broker, attested to once, when the image needs something from it."""
+    """The key broker at ``url``, attested to once, on first use."""
 
     def __init__(self, image: Image, attester: SimAttester, url: str | None) -> None:
         needed = bool(image.manifest.secrets) or any(
@@ -111,16 +118,33 @@ class _Broker:
                 f"{image.manifest.directory}: the image takes secrets or keys from a key broker",
                 hint="Give its URL: `trustroom enclave run DIR --kbs URL`.",
             )
-        self._client = None
-        if needed and url is not None:
+        self._url = url
+        self._attester = attester
+        self._client: KbsClient | None = None
+        self._lock = threading.Lock()  # the guest API asks from its own threads
+
+    def _connected(self) -> KbsClient:
+        if self._url is None:
+            raise EnclaveError(
+                "no key broker was given to this enclave",
+                hint="Run it with `trustroom enclave run DIR --kbs URL`.",
+            )
+        if self._client is None:
             from trustroom.kbs import KbsClient
 
-            self._client = KbsClient(url, attester)
+            self._client = KbsClient(self._url, self._attester)
+        return self._client
 
     def fetch(self, resource: str) -> bytes:
-        assert self._client is not None  # the constructor saw that it is needed
         repository, kind, tag = resource.split("/")
-        return self._client.get_resource(repository, kind, tag)
+        with self._lock:
+            return self._connected().get_resource(repository, kind, tag)
+
+    def token(self) -> tuple[str, str]:
+        """The broker's attestation token and the TEE key it is bound to (PEM)."""
+        with self._lock:
+            client = self._connected()
+            return client.token or client.attest(), client.tee_key_pem()
 
     def close(self) -> None:
         if self._client is not None:
@@ -187,9 +211,14 @@ def _volume_key(volume: SealedMount, attester: SimAttester, broker: _Broker) -> 
 
 
 def _supervise(
-    image: Image, arguments: Sequence[str], volumes: dict[str, Path], environment: dict[str, str]
+    image: Image,
+    arguments: Sequence[str],
+    volumes: dict[str, Path],
+    environment: dict[str, str],
+    guest: GuestApi,
 ) -> int:
-    """Start the sandbox in its control group, pass signals to the program, wait for it."""
+    """Start the sandbox in its control group, serve the guest API inside it, then let the
+    program start; pass signals to the program, wait for it."""
     sandbox: list[int] = []  # the host process ids of the sandbox's init and program
     process: subprocess.Popen[bytes] | None = None
 
@@ -205,20 +234,27 @@ def _supervise(
 
     with ControlGroup(image.manifest.limits, f"trustroom-{os.getpid()}") as group:
         reader, writer = os.pipe()
-        command = sandbox_command(image, arguments, volumes=volumes, info_fd=writer)
+        hold, release = os.pipe()
+        command = sandbox_command(image, arguments, volumes=volumes, info_fd=writer, block_fd=hold)
         previous = {number: signal.signal(number, forward) for number in _FORWARDED}
         try:
             process = subprocess.Popen(
                 command,
                 env=environment,
-                pass_fds=(writer,),
+                pass_fds=(writer, hold),
                 preexec_fn=group.join if group.folders else None,
             )
             os.close(writer)
+            os.close(hold)
             with os.fdopen(reader, "rb") as info:
                 init = _sandbox_init(info)
+            with os.fdopen(release, "wb") as starter:
+                if init is not None:
+                    sandbox.append(init)
+                    isolated = image.measured["network"] == "none"
+                    guest.start(network_of=init if isolated else None)
+                    starter.write(b"go")
             if init is not None:
-                sandbox.append(init)
                 found = _program_pid(init)
                 if found is not None and len(sandbox) == 1:
                     sandbox.append(found)

@@ -41,12 +41,14 @@ def sandbox_command(
     *,
     volumes: Mapping[str, Path],
     info_fd: int,
+    block_fd: int,
 ) -> list[str]:
     """The bwrap command that runs the image's program with ``arguments`` added to its
     entrypoint; ``volumes`` maps each sealed mount point to where its FUSE mount is on the
-    host. bwrap writes the sandbox's first process id as JSON on ``info_fd``. Run it with
-    :func:`sandbox_environment` as its whole environment: bwrap passes it on, and secrets in
-    it stay out of the command line, which every user of the host can read."""
+    host. bwrap writes the sandbox's first process id as JSON on ``info_fd``, and starts the
+    program once ``block_fd`` has something to read (the guest API listens by then). Run it
+    with :func:`sandbox_environment` as its whole environment: bwrap passes it on, and
+    secrets in it stay out of the command line, which every user of the host can read."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise EnclaveError(
@@ -66,5 +68,5 @@ def sandbox_command(
         command += ["--ro-bind", os.fspath(host), inside]
     for inside, host in sorted(volumes.items()):
         command += ["--bind", os.fspath(host), inside]
-    command += ["--chdir", WORKDIR, "--info-fd", str(info_fd)]
+    command += ["--chdir", WORKDIR, "--info-fd", str(info_fd), "--block-fd", str(block_fd)]
     return [*command, "--", measured["program"], *measured["entrypoint"][1:], *arguments]

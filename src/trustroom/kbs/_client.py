@@ -95,6 +95,12 @@ class KbsClient:
         self.token = str(response.json()["token"])
         return self.token
 
+    def tee_key_pem(self) -> str:
+        """The private TEE key the token is bound to, as PEM: what Confidential Containers'
+        ``/aa/token`` returns beside the token, so that a program can use the token itself."""
+        pem: bytes = self._key.export_to_pem(private_key=True, password=None)
+        return pem.decode()
+
     def get_resource(self, repo: str, type_: str, tag: str) -> bytes:
         """The resource's plaintext, attesting first if this client has no token yet."""
         token = self.token or self.attest()
