@@ -2,8 +2,9 @@
 
 Each area of trustroom has one module here (``trustroom <area> <verb>``). Library errors are
 caught once, in :func:`main`, and printed with their code and hint instead of a traceback.
-A command imports only its own area, so that starting one (an enclave, say) does not pay for
-every library trustroom has.
+A command imports only its own area, so that starting one does not pay for every library
+trustroom has; ``trustroom enclave run`` skips the command-line framework too (see
+:mod:`trustroom.cli._quick`), as it sits in front of every program start.
 """
 
 from __future__ import annotations
@@ -11,35 +12,28 @@ from __future__ import annotations
 import functools
 import importlib
 import sys
-from typing import Any
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from trustroom import __version__
 from trustroom._core.errors import TrustroomError
-from trustroom.cli._output import print_error
+
+if TYPE_CHECKING:
+    import typer
 
 __all__ = ["app", "main"]
 
 _AREAS = ("evidence", "tee", "ratls", "attestation", "kbs", "sealfs", "enclave")
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"trustroom {__version__}")
-        raise typer.Exit()
-
-
-def _root(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
-    ),
-) -> None:
-    """trustroom: protect data while it is computed on, and prove what touched it."""
-
-
 @functools.cache
 def _application(*areas: str) -> typer.Typer:
+    import typer
+
+    def version(value: bool) -> None:
+        if value:
+            typer.echo(f"trustroom {__version__}")
+            raise typer.Exit()
+
     application = typer.Typer(
         name="trustroom",
         help="Confidential computing: verify TEE evidence, attest, seal, compute jointly, prove.",
@@ -48,7 +42,15 @@ def _application(*areas: str) -> typer.Typer:
         pretty_exceptions_enable=False,
         add_completion=False,
     )
-    application.callback()(_root)
+
+    @application.callback()
+    def root(
+        show_version: bool = typer.Option(
+            False, "--version", callback=version, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        """trustroom: protect data while it is computed on, and prove what touched it."""
+
     for area in areas:
         module = importlib.import_module(f"trustroom.cli.{area}")
         application.add_typer(module.app, name=area)
@@ -63,10 +65,18 @@ def __getattr__(name: str) -> Any:
 
 def main() -> None:
     """Entry point of the ``trustroom`` command."""
-    chosen = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] in _AREAS else None
-    application = _application(chosen) if chosen else _application(*_AREAS)
+    arguments = sys.argv[1:]
     try:
-        application()
+        if arguments[:2] == ["enclave", "run"]:
+            from trustroom.cli._quick import enclave_run
+
+            status = enclave_run(arguments[2:])
+            if status is not None:
+                sys.exit(status)
+        chosen = arguments[0] if arguments and arguments[0] in _AREAS else None
+        (_application(chosen) if chosen else _application(*_AREAS))()
     except TrustroomError as exc:
+        from trustroom.cli._output import print_error
+
         print_error(exc)
         sys.exit(exc.exit_code)

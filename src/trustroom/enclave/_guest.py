@@ -16,68 +16,100 @@ standard library's threaded HTTP server: a loopback API with a handful of reques
 
 from __future__ import annotations
 
-import base64
 import ctypes
-import functools
 import json
 import os
 import re
+import select
 import socket
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any
 
 from trustroom import __version__
 from trustroom._core.errors import TrustroomError
-from trustroom.tee import REPORT_DATA_SIZE, Attester
+
+if TYPE_CHECKING:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from trustroom.tee import Attester
 
 __all__ = ["GUEST_PORT", "GuestApi"]
 
 GUEST_PORT = 8006
 _CLONE_NEWNET = 0x40000000
+_POLL = 0.02  # seconds: how soon the server notices the run has ended
 _RESOURCE = re.compile(r"/cdh/resource/([^/]+)/([^/]+)/([^/]+)")
 
 
 class GuestApi:
-    """The API for one run: evidence from ``attester``; tokens and resources through
-    ``broker`` (``fetch(resource)`` and ``token()``), which says what to do when no key
-    broker was given."""
+    """The API for one run: evidence from ``attester()`` (made on first use); tokens and
+    resources through ``broker`` (``fetch(resource)`` and ``token()``), which says what to do
+    when no key broker was given."""
 
-    def __init__(self, attester: Attester, broker: Any) -> None:
+    def __init__(self, attester: Callable[[], Attester], broker: Any) -> None:
         self.attester = attester
         self.broker = broker
         self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self, network_of: int | None) -> None:
         """Listen on 127.0.0.1:8006 in the network namespace of process ``network_of`` (None:
-        this process's own) and serve on a thread until :meth:`close`."""
-        listening = _listen_in(network_of)
-        server = ThreadingHTTPServer(("127.0.0.1", GUEST_PORT), _handler(self), False)
-        server.socket.close()
-        server.socket = listening
-        server.daemon_threads = True
-        self._server = server
-        # A short poll: closing waits for the loop to notice, and a run should end at once.
-        serve = functools.partial(server.serve_forever, poll_interval=0.02)
-        threading.Thread(target=serve, name="guest-api", daemon=True).start()
+        this process's own) and serve on a thread until :meth:`close`. The HTTP server is
+        loaded when the first request comes: a program that never asks costs nothing."""
+        self._listening = _listen_in(network_of)
+        self._stopping = threading.Event()
+        self._wake_up, self._waker = os.pipe()  # ends the wait for a first request at once
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, name="guest-api", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        ready = select.select([self._listening.fileno(), self._wake_up], [], [])[0]
+        if self._wake_up in ready:
+            return
+        from http.server import ThreadingHTTPServer
+
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            server = ThreadingHTTPServer(("127.0.0.1", GUEST_PORT), _handler(self), False)
+            server.socket.close()
+            server.socket = self._listening
+            server.daemon_threads = True
+            self._server = server
+        server.serve_forever(poll_interval=_POLL)
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._thread is None:
+            return
+        with self._lock:
+            self._stopping.set()
+            server = self._server
+        if server is not None:
+            server.shutdown()
+        else:
+            os.write(self._waker, b"x")
+        self._thread.join()
+        self._listening.close()
+        os.close(self._wake_up)
+        os.close(self._waker)
+        self._thread = None
 
     def answer(self, path: str) -> tuple[int, str, bytes]:
         """Status, content type and body for a GET of ``path``."""
+        import base64
+        from urllib.parse import parse_qs, urlsplit
+
         url = urlsplit(path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         if url.path == "/info":
-            tee = getattr(self.attester, "tee", "unknown")
+            tee = getattr(self.attester(), "tee", "unknown")
             document: dict[str, Any] = {"version": __version__, "tee": tee, "additional_tees": []}
             return 200, "application/json", json.dumps(document).encode()
         if url.path == "/aa/evidence":
+            from trustroom.tee import REPORT_DATA_SIZE
+
             data = query.get("runtime_data", "").encode()
             if query.get("encoding") == "base64":
                 data = base64.b64decode(data + b"==", validate=False)
@@ -85,7 +117,7 @@ class GuestApi:
                 return _error(
                     400, "runtime_too_long", f"runtime_data is over {REPORT_DATA_SIZE} bytes"
                 )
-            evidence = self.attester.evidence(data.ljust(REPORT_DATA_SIZE, b"\0"))
+            evidence = self.attester().evidence(data.ljust(REPORT_DATA_SIZE, b"\0"))
             return 200, "application/octet-stream", evidence
         if url.path == "/aa/token":
             if query.get("token_type") != "kbs":
@@ -104,6 +136,8 @@ def _error(status: int, code: str, message: str) -> tuple[int, str, bytes]:
 
 
 def _handler(api: GuestApi) -> Callable[..., BaseHTTPRequestHandler]:
+    from http.server import BaseHTTPRequestHandler
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 

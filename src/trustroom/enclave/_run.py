@@ -15,10 +15,9 @@ import json
 import os
 import signal
 import subprocess
-import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -29,10 +28,10 @@ from trustroom.enclave._limits import ControlGroup
 from trustroom.enclave._manifest import SealedMount
 from trustroom.enclave._sandbox import sandbox_command, sandbox_environment
 from trustroom.enclave._signature import load_signature
-from trustroom.tee import SealPolicy, SimAttester, SimWorkload
 
 if TYPE_CHECKING:
     from trustroom.kbs import KbsClient
+    from trustroom.tee import SimAttester, SimWorkload
 
 __all__ = ["run", "sim_workload", "verified_image"]
 
@@ -68,6 +67,8 @@ def verified_image(directory: Path) -> Image:
 def sim_workload(image: Image) -> SimWorkload:
     """What the simulated TEE measures for this image: its measurement, and its signer,
     product and security version when it is signed."""
+    from trustroom.tee import SimWorkload
+
     try:
         signature = load_signature(image.manifest.directory)
     except ImageNotBuilt:
@@ -88,15 +89,21 @@ def run(directory: Path, arguments: Sequence[str] = (), *, kbs: str | None = Non
     volume keys from the key broker at ``kbs``; the program's exit status (128 + N when a
     signal N ended it)."""
     image = verified_image(directory)
-    attester = SimAttester(sim_workload(image))
+
+    @functools.cache
+    def attester() -> SimAttester:
+        # Made when first needed: a program without volumes or secrets that never asks for
+        # evidence starts without loading the TEE and evidence code.
+        from trustroom.tee import SimAttester
+
+        return SimAttester(sim_workload(image))
+
     with contextlib.ExitStack() as stack:
         broker = _Broker(image, attester, kbs)
         stack.callback(broker.close)
         secrets = {s.resource: broker.fetch(s.resource) for s in image.manifest.secrets}
         files = {s.file: secrets[s.resource] for s in image.manifest.secrets if s.file}
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trustroom-")))
-        os.chmod(scratch, 0o700)
-        volumes = stack.enter_context(_mounted_volumes(image, attester, broker, files, scratch))
+        volumes = stack.enter_context(_mounted_volumes(image, attester, broker, files))
         environment = sandbox_environment(image, os.environ)
         for secret in image.manifest.secrets:
             if secret.env:
@@ -109,7 +116,7 @@ def run(directory: Path, arguments: Sequence[str] = (), *, kbs: str | None = Non
 class _Broker:
     """The key broker at ``url``, attested to once, on first use."""
 
-    def __init__(self, image: Image, attester: SimAttester, url: str | None) -> None:
+    def __init__(self, image: Image, attester: Callable[[], SimAttester], url: str | None) -> None:
         needed = bool(image.manifest.secrets) or any(
             v.key.startswith("kbs:") for v in image.manifest.volumes
         )
@@ -132,7 +139,7 @@ class _Broker:
         if self._client is None:
             from trustroom.kbs import KbsClient
 
-            self._client = KbsClient(self._url, self._attester)
+            self._client = KbsClient(self._url, self._attester())
         return self._client
 
     def fetch(self, resource: str) -> bytes:
@@ -163,7 +170,10 @@ def _text(resource: str, value: bytes) -> str:
 
 @contextlib.contextmanager
 def _mounted_volumes(
-    image: Image, attester: SimAttester, broker: _Broker, files: dict[str, bytes], scratch: Path
+    image: Image,
+    attester: Callable[[], SimAttester],
+    broker: _Broker,
+    files: dict[str, bytes],
 ) -> Iterator[dict[str, Path]]:
     """Each sealed volume mounted on a private folder (created on first use), with the secret
     files that go in it written first; unmounted, after their last commit, on the way out."""
@@ -172,10 +182,14 @@ def _mounted_volumes(
         yield mounted
         return
     # Only when there are volumes: FUSE and trio cost a tenth of a second to import.
+    import tempfile
+
     from trustroom.sealfs import Volume, VolumeKey
     from trustroom.sealfs._mount import mount_in_background, unmount
 
     with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trustroom-")))
+        os.chmod(scratch, 0o700)  # the mount points: plaintext while the program runs
         for index, volume in enumerate(image.manifest.volumes):
             key = VolumeKey.raw(_volume_key(volume, attester, broker))
             folder = image.manifest.on_host(volume.volume)
@@ -194,12 +208,14 @@ def _mounted_volumes(
         yield mounted
 
 
-def _volume_key(volume: SealedMount, attester: SimAttester, broker: _Broker) -> bytes:
+def _volume_key(volume: SealedMount, attester: Callable[[], SimAttester], broker: _Broker) -> bytes:
     if volume.key == "sealing":
+        from trustroom.tee import SealPolicy
+
         # Any version of this signer's product derives it (security version 0 and up), so
         # an update reads its predecessor's state.
         label = b"trustroom enclave volume\0" + volume.mount.encode()
-        return attester.seal_key(SealPolicy.SIGNER, label, svn=0)
+        return attester().seal_key(SealPolicy.SIGNER, label, svn=0)
     key = broker.fetch(volume.key.removeprefix("kbs:"))
     if len(key) != 32:
         raise EnclaveError(

@@ -15,16 +15,16 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from trustroom._core.paths import trustroom_home
 from trustroom.enclave._errors import EnclaveError, ImageNotBuilt, ImageSignatureInvalid
 from trustroom.enclave._image import BUILD_DIR, FORMAT, Image
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 __all__ = ["ImageSignature", "default_key_path", "load_signature", "sign", "signing_key"]
 
@@ -66,6 +66,10 @@ class ImageSignature:
                 f"{image.manifest.directory}: the signature is for measurement "
                 f"{self.measurement.hex()}, the image measures {image.measurement.hex()}"
             )
+        # Imported here: starting an enclave should not pay for the whole of cryptography.
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
         try:
             Ed25519PublicKey.from_public_bytes(self.public_key).verify(
                 self.signature, self.payload()
@@ -119,6 +123,8 @@ class ImageSignature:
 def sign(image: Image, key: Ed25519PrivateKey) -> ImageSignature:
     """Sign ``image`` with the product id and security version of its manifest, and write
     ``build/signature.json``."""
+    from cryptography.hazmat.primitives import serialization
+
     manifest = image.manifest
     public = key.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
@@ -159,6 +165,9 @@ def default_key_path() -> Path:
 def signing_key(path: Path | None = None) -> tuple[Ed25519PrivateKey, bool]:
     """The Ed25519 key in ``path`` (PEM, PKCS#8); without a path, the default key, created on
     first use. Also whether it was just created."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     target = path or default_key_path()
     try:
         data = target.read_bytes()
