@@ -271,3 +271,33 @@ def test_the_guest_api_answers_as_confidential_containers_does(tmp_path: Path) -
     assert verified.verified, verified.errors
     assert verified.measurements["mrenclave"] == measurement
     assert bytes.fromhex(verified.report_data) == b"hello enclave".ljust(64, b"\0")
+
+
+def test_the_quick_path_takes_only_the_plain_forms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trustroom.cli import _quick
+
+    ran: list[tuple[Path, list[str], str | None]] = []
+    monkeypatch.setattr(
+        "trustroom.enclave._run.run",
+        lambda d, a, kbs=None: ran.append((d, list(a), kbs)) or 0,  # type: ignore[func-returns-value]
+    )
+    monkeypatch.delenv("TRUSTROOM_KBS_URL", raising=False)
+    for deferred in ([], ["--help"], ["d", "--runner", "gramine"], ["d", "stray"], ["d", "--kbs"]):
+        assert _quick.enclave_run(deferred) is None, deferred
+    assert _quick.enclave_run(["d", "--kbs=http://k", "--runner", "sim", "--", "-x", "y"]) == 0
+    monkeypatch.setenv("TRUSTROOM_KBS_URL", "http://env")
+    assert _quick.enclave_run(["d"]) == 0
+    assert ran == [(Path("d"), ["-x", "y"], "http://k"), (Path("d"), [], "http://env")]
+    # What the quick path leaves goes to the full command: its help, its errors.
+    help_text = subprocess.run(
+        [sys.executable, "-m", "trustroom", "enclave", "run", "--help"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert help_text.returncode == 0 and "--kbs" in help_text.stdout
+    wrong = subprocess.run(
+        [sys.executable, "-m", "trustroom", "enclave", "run", str(tmp_path), "--runner", "x"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert wrong.returncode == 2 and "unknown runner" in wrong.stderr
