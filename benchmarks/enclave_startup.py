@@ -68,9 +68,10 @@ def main() -> None:
     bwrap = [a for a in bwrap if a not in ("--info-fd", "--block-fd", str(writer), str(reader))]
     environment = sandbox_environment(image, os.environ)
     python = [sys.executable]
+    trustroom = str(Path(sys.executable).with_name("trustroom"))  # the command users run
     cases: dict[str, Callable[[], object]] = {
         "native": quiet([SH, "hello.sh"], cwd=folder),
-        "enclave": quiet([*python, "-m", "trustroom", "enclave", "run", str(folder)]),
+        "enclave": quiet([trustroom, "enclave", "run", str(folder)]),
         "python": quiet([*python, "-c", "pass"]),
         "python + imports": quiet([*python, "-c", "import trustroom.enclave._run"]),
         "check": lambda: verified_image(folder),

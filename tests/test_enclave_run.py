@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from kbs_server import running_broker, sim_policy, write_keys
 
-from trustroom.enclave import TrustedFileChanged, build
+from trustroom.enclave import ImageNotBuilt, TrustedFileChanged, build
 from trustroom.enclave._discover import needed_files
 from trustroom.enclave._run import run
 from trustroom.evidence import Verifier
@@ -301,3 +301,11 @@ def test_the_quick_path_takes_only_the_plain_forms(
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert wrong.returncode == 2 and "unknown runner" in wrong.stderr
+
+
+def test_a_changed_manifest_stops_the_start(tmp_path: Path) -> None:
+    folder = image(tmp_path, "echo started\n")
+    manifest = folder / "trustroom.toml"
+    manifest.write_text(manifest.read_text() + "\n# a comment is a change too\n")
+    with pytest.raises(ImageNotBuilt, match="manifest changed since the image was built"):
+        run(folder)

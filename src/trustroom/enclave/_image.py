@@ -18,14 +18,22 @@ import os
 import posixpath
 import stat as stat_module
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 import rfc8785
 
 from trustroom.enclave._errors import ImageNotBuilt, ManifestInvalid
-from trustroom.enclave._manifest import WORKDIR, Manifest, load_manifest
+from trustroom.enclave._manifest import (
+    MANIFEST_NAME,
+    WORKDIR,
+    Limits,
+    Manifest,
+    SealedMount,
+    Secret,
+    load_manifest,
+)
 
 __all__ = ["BUILD_DIR", "FORMAT", "SEARCH_PATH", "Image", "build", "load_image", "measure"]
 
@@ -35,14 +43,15 @@ _IMAGE_FILE = "image.json"
 SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"  # where a bare program name is looked up
 
 
-@dataclass(frozen=True)
-class Image:
-    """A built image: the measured document, its measurement, and where the trusted and
-    allowed files are on this host (``sources``: path inside -> path on the host)."""
+class Image(NamedTuple):
+    """A built image: the measured document, its measurement, where the trusted and allowed
+    files are on this host (``sources``: path inside -> path on the host), and the SHA-256 of
+    the manifest text it was built from."""
 
     manifest: Manifest
     measured: Mapping[str, Any]
     sources: Mapping[str, str]
+    manifest_sha256: str
 
     @property
     def measurement(self) -> bytes:
@@ -55,13 +64,16 @@ class Image:
         return files
 
     def save(self) -> Path:
-        """Write ``build/image.json`` next to the manifest; its path."""
+        """Write ``build/image.json`` next to the manifest; its path. It holds the checked
+        manifest too, so that a run need not read and check the TOML again."""
         folder = self.manifest.directory / BUILD_DIR
         folder.mkdir(exist_ok=True)
         document = {
             "measurement": self.measurement.hex(),
             "measured": self.measured,
             "sources": self.sources,
+            "manifest": _manifest_document(self.manifest),
+            "manifest_sha256": self.manifest_sha256,
         }
         target = folder / _IMAGE_FILE
         temporary = target.with_suffix(".tmp")
@@ -79,7 +91,19 @@ def measure(measured: Mapping[str, Any]) -> bytes:
 def build(directory: Path) -> Image:
     """Read the manifest in ``directory``, hash its trusted files and return the image
     (:meth:`Image.save` writes it)."""
-    manifest = load_manifest(directory)
+    return build_from(load_manifest(directory))
+
+
+def manifest_sha256(directory: Path) -> str:
+    """SHA-256 (hex) of the manifest text as it is now."""
+    try:
+        return hashlib.sha256((directory / MANIFEST_NAME).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ManifestInvalid(f"{directory / MANIFEST_NAME}: cannot be read: {exc}") from None
+
+
+def build_from(manifest: Manifest) -> Image:
+    """The image of a checked manifest: its trusted files hashed as they are now."""
     trusted: dict[str, str] = {}
     sources: dict[str, str] = {}
     for written in manifest.trusted:
@@ -114,26 +138,58 @@ def build(directory: Path) -> Image:
         ],
         "network": manifest.network,
         "limits": {
-            name: value for name, value in vars(manifest.limits).items() if value is not None
+            name: value for name, value in manifest.limits._asdict().items() if value is not None
         },
         "debug": manifest.debug,
     }
-    return Image(manifest, measured, dict(sorted(sources.items())))
+    digest = manifest_sha256(manifest.directory)
+    return Image(manifest, measured, dict(sorted(sources.items())), digest)
 
 
 def load_image(directory: Path) -> Image:
-    """The image last built in ``directory`` (``build/image.json``)."""
+    """The image last built in ``directory`` (``build/image.json``), without reading the
+    manifest again: compare ``manifest_sha256`` with :func:`manifest_sha256` to know whether
+    it has changed since."""
     path = directory / BUILD_DIR / _IMAGE_FILE
     try:
         document = json.loads(path.read_text())
-        measured, sources = document["measured"], document["sources"]
+        manifest = _manifest_from(directory, document["manifest"])
+        return Image(
+            manifest, document["measured"], document["sources"], document["manifest_sha256"]
+        )
     except FileNotFoundError:
         raise ImageNotBuilt(f"{directory}: the image has not been built") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ImageNotBuilt(
             f"{path} cannot be read ({exc})", hint="Build the image again."
         ) from None
-    return Image(load_manifest(directory), measured, sources)
+
+
+def _manifest_document(manifest: Manifest) -> dict[str, Any]:
+    fields = manifest._asdict()
+    del fields["directory"], fields["lines"]
+    fields["env"] = dict(manifest.env)
+    fields["volumes"] = [v._asdict() for v in manifest.volumes]
+    fields["secrets"] = [s._asdict() for s in manifest.secrets]
+    fields["limits"] = manifest.limits._asdict()
+    return fields
+
+
+def _manifest_from(directory: Path, fields: dict[str, Any]) -> Manifest:
+    return Manifest(
+        **{
+            **fields,
+            "directory": directory,
+            "entrypoint": tuple(fields["entrypoint"]),
+            "trusted": tuple(fields["trusted"]),
+            "allowed": tuple(fields["allowed"]),
+            "env": MappingProxyType(fields["env"]),
+            "passthrough": tuple(fields["passthrough"]),
+            "volumes": tuple(SealedMount(**v) for v in fields["volumes"]),
+            "secrets": tuple(Secret(**s) for s in fields["secrets"]),
+            "limits": Limits(**fields["limits"]),
+        }
+    )
 
 
 def _program(manifest: Manifest, trusted: Mapping[str, str]) -> str:

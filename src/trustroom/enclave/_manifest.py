@@ -41,16 +41,13 @@ Relative paths are relative to the manifest's folder, whose files the program se
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 import re
 import shlex
-import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from trustroom.enclave._errors import ManifestInvalid
 from trustroom.enclave._locate import Lines
@@ -88,8 +85,7 @@ _SYSTEM_MOUNTS = ("/proc", "/dev", "/sys")  # provided by the enclave: nothing i
 _HIDDEN_BY_A_MOUNT = ("/tmp", WORKDIR)  # a volume may live inside, not on or over
 
 
-@dataclass(frozen=True)
-class SealedMount:
+class SealedMount(NamedTuple):
     """A sealfs volume mounted for the program; ``key`` is ``"sealing"`` (a key only this
     image can derive) or ``"kbs:REPO/TYPE/TAG"`` (a key broker resource)."""
 
@@ -98,8 +94,7 @@ class SealedMount:
     key: str
 
 
-@dataclass(frozen=True)
-class Secret:
+class Secret(NamedTuple):
     """A key broker resource fetched before the program starts, put in ``env`` or ``file``."""
 
     resource: str
@@ -107,8 +102,7 @@ class Secret:
     file: str | None = None
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """Resource limits; None leaves the host's."""
 
     memory: int | None = None  # bytes
@@ -116,8 +110,7 @@ class Limits:
     processes: int | None = None
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(NamedTuple):
     """A parsed and checked ``trustroom.toml``. Paths are as written (see the module doc)."""
 
     directory: Path
@@ -128,13 +121,13 @@ class Manifest:
     debug: bool = False
     trusted: tuple[str, ...] = ()
     allowed: tuple[str, ...] = ()
-    env: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    env: Mapping[str, str] = MappingProxyType({})
     passthrough: tuple[str, ...] = ()
     volumes: tuple[SealedMount, ...] = ()
     secrets: tuple[Secret, ...] = ()
     network: str = "none"
     limits: Limits = Limits()
-    lines: Lines = field(default_factory=lambda: Lines(""), compare=False, repr=False)
+    lines: Lines | None = None  # where each key is in the text it was read from, if any
 
     def inside(self, path: str) -> str:
         """Where a trusted or allowed path (as written) appears inside the enclave."""
@@ -150,7 +143,7 @@ class Manifest:
         self, key: tuple[str | int, ...], message: str, item: str | None = None
     ) -> ManifestInvalid:
         """A :class:`ManifestInvalid` pointing at the line of ``key``."""
-        return _error(self.directory / MANIFEST_NAME, self.lines, key, message, item)
+        return _error(self.directory / MANIFEST_NAME, self.lines or Lines(""), key, message, item)
 
 
 def load_manifest(directory: Path) -> Manifest:
@@ -166,6 +159,8 @@ def load_manifest(directory: Path) -> Manifest:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestInvalid(f"{path}: cannot be read: {exc}") from None
+    import tomllib  # here: a run reads its image, not the manifest, and starts sooner
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -259,7 +254,7 @@ class _Reader:
             limits=self.limits(limits),
             lines=self.lines,
         )
-        manifest = dataclasses.replace(manifest, secrets=self.secrets(manifest))
+        manifest = manifest._replace(secrets=self.secrets(manifest))
         self.check_overlaps(manifest)
         return manifest
 

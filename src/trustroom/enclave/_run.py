@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from trustroom.enclave._errors import EnclaveError, ImageNotBuilt, TrustedFileChanged
 from trustroom.enclave._guest import GuestApi
-from trustroom.enclave._image import Image, build, load_image
+from trustroom.enclave._image import Image, build_from, load_image, manifest_sha256
 from trustroom.enclave._limits import ControlGroup
 from trustroom.enclave._manifest import SealedMount
 from trustroom.enclave._sandbox import sandbox_command, sandbox_environment
@@ -41,9 +41,15 @@ _UNSIGNED = bytes(32)  # the signer of an image nobody signed
 
 
 def verified_image(directory: Path) -> Image:
-    """The built image, after checking that the folder still holds exactly what was built."""
+    """The built image, after checking that the folder still holds exactly what was built:
+    the same manifest text, the same trusted files."""
     built = load_image(directory)
-    now = build(directory)
+    if manifest_sha256(directory) != built.manifest_sha256:
+        raise ImageNotBuilt(
+            f"{directory}: the manifest changed since the image was built",
+            hint="Run `trustroom enclave build DIR` (and `sign`) again.",
+        )
+    now = build_from(built.manifest)
     if now.measurement == built.measurement:
         return built
     for path, digest in built.trusted.items():
@@ -59,8 +65,7 @@ def verified_image(directory: Path) -> Image:
             f"{added[0]} was added to a trusted folder since the image was built", path=added[0]
         )
     raise ImageNotBuilt(
-        f"{directory}: the manifest changed since the image was built",
-        hint="Run `trustroom enclave build DIR` (and `sign`) again.",
+        f"{directory}: the image differs from its build", hint="Build the image again."
     )
 
 

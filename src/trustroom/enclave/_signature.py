@@ -9,13 +9,11 @@ Ed25519; signatures are deterministic, so signing twice gives the same file.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import rfc8785
 
@@ -31,8 +29,7 @@ __all__ = ["ImageSignature", "default_key_path", "load_signature", "sign", "sign
 _SIGNATURE_FILE = "signature.json"
 
 
-@dataclass(frozen=True)
-class ImageSignature:
+class ImageSignature(NamedTuple):
     """A signer's statement about one measurement."""
 
     measurement: bytes
@@ -137,7 +134,7 @@ def sign(image: Image, key: Ed25519PrivateKey) -> ImageSignature:
         public,
         b"",
     )
-    signed = dataclasses.replace(unsigned, signature=key.sign(unsigned.payload()))
+    signed = unsigned._replace(signature=key.sign(unsigned.payload()))
     target = manifest.directory / BUILD_DIR / _SIGNATURE_FILE
     target.write_text(json.dumps(signed.to_dict(), indent=1) + "\n")
     return signed
