@@ -293,7 +293,10 @@ def run_command(
         None, help="Arguments added to the entrypoint's (put them after --)."
     ),
     runner: str = typer.Option(
-        "sim", "--runner", help="Where it runs: `sim` (a sandbox under the simulated TEE)."
+        "sim",
+        "--runner",
+        help="Where it runs: `sim` (a sandbox under the simulated TEE) or `gramine` (SGX: "
+        "writes the Gramine manifest, and runs it where Gramine is installed).",
     ),
     kbs: str | None = typer.Option(
         None,
@@ -307,8 +310,13 @@ def run_command(
     The folder is checked against the build first: a changed trusted file stops the start.
     Under `sim` nothing protects the program from this host; the evidence says so.
     """
+    if runner == "gramine":
+        from trustroom.enclave._gramine import run_with_gramine
+        from trustroom.enclave._run import verified_image
+
+        raise typer.Exit(run_with_gramine(verified_image(directory), arguments or []))
     if runner != "sim":
         raise typer.BadParameter(
-            f"unknown runner {runner!r}; available: sim", param_hint="--runner"
+            f"unknown runner {runner!r}; available: sim, gramine", param_hint="--runner"
         )
     raise typer.Exit(run(directory, arguments or [], kbs=kbs))
