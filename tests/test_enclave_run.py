@@ -309,3 +309,18 @@ def test_a_changed_manifest_stops_the_start(tmp_path: Path) -> None:
     manifest.write_text(manifest.read_text() + "\n# a comment is a change too\n")
     with pytest.raises(ImageNotBuilt, match="manifest changed since the image was built"):
         run(folder)
+
+
+@pytest.mark.skipif(
+    Path("/sys/kernel/config/tsm/report").exists() or Path("/dev/tdx_guest").exists()
+    or Path("/dev/sev-guest").exists(),
+    reason="this machine is a confidential VM",
+)  # fmt: skip
+def test_the_cvm_runner_refuses_outside_a_confidential_vm(tmp_path: Path) -> None:
+    folder = image(tmp_path, "echo started\n")
+    command = [sys.executable, "-m", "trustroom", "enclave", "run", str(folder)]
+    result = subprocess.run(
+        [*command, "--runner", "cvm"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1 and "tee_unavailable" in result.stderr
+    assert "TDX or SEV-SNP" in result.stderr and "started" not in result.stdout

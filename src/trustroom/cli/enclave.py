@@ -295,7 +295,8 @@ def run_command(
     runner: str = typer.Option(
         "sim",
         "--runner",
-        help="Where it runs: `sim` (a sandbox under the simulated TEE) or `gramine` (SGX: "
+        help="Where it runs: `sim` (a sandbox under the simulated TEE), `cvm` (the same "
+        "sandbox in a TDX or SEV-SNP confidential VM, with its evidence) or `gramine` (SGX: "
         "writes the Gramine manifest, and runs it where Gramine is installed).",
     ),
     kbs: str | None = typer.Option(
@@ -315,8 +316,8 @@ def run_command(
         from trustroom.enclave._run import verified_image
 
         raise typer.Exit(run_with_gramine(verified_image(directory), arguments or []))
-    if runner != "sim":
+    if runner not in ("sim", "cvm"):
         raise typer.BadParameter(
-            f"unknown runner {runner!r}; available: sim, gramine", param_hint="--runner"
+            f"unknown runner {runner!r}; available: sim, cvm, gramine", param_hint="--runner"
         )
-    raise typer.Exit(run(directory, arguments or [], kbs=kbs))
+    raise typer.Exit(run(directory, arguments or [], kbs=kbs, tee=runner))

@@ -31,7 +31,7 @@ from trustroom.enclave._signature import load_signature
 
 if TYPE_CHECKING:
     from trustroom.kbs import KbsClient
-    from trustroom.tee import SimAttester, SimWorkload
+    from trustroom.tee import Attester, SimWorkload
 
 __all__ = ["run", "sim_workload", "verified_image"]
 
@@ -69,6 +69,19 @@ def verified_image(directory: Path) -> Image:
     )
 
 
+def _confidential_vm() -> Attester:
+    from trustroom.tee import TeeUnavailable, detect_hardware
+
+    hardware = detect_hardware()
+    if hardware is None or hardware.tee not in ("tdx", "snp"):
+        raise TeeUnavailable(
+            "the cvm runner runs programs inside a TDX or SEV-SNP confidential VM, and this "
+            "machine is not one",
+            hint="`trustroom tee detect` shows what it offers; --runner sim runs anywhere.",
+        )
+    return hardware
+
+
 def sim_workload(image: Image) -> SimWorkload:
     """What the simulated TEE measures for this image: its measurement, and its signer,
     product and security version when it is signed."""
@@ -89,19 +102,23 @@ def sim_workload(image: Image) -> SimWorkload:
     )
 
 
-def run(directory: Path, arguments: Sequence[str] = (), *, kbs: str | None = None) -> int:
-    """Run the image in ``directory`` under the simulated TEE, with secrets and broker-held
-    volume keys from the key broker at ``kbs``; the program's exit status (128 + N when a
-    signal N ended it)."""
+def run(
+    directory: Path, arguments: Sequence[str] = (), *, kbs: str | None = None, tee: str = "sim"
+) -> int:
+    """Run the image in ``directory`` under the simulated TEE (``tee="sim"``) or as a program
+    of the confidential VM this is (``"cvm"``: TDX or SEV-SNP, whose evidence is the VM's),
+    with secrets and broker-held volume keys from the key broker at ``kbs``; the program's
+    exit status (128 + N when a signal N ended it)."""
     image = verified_image(directory)
+    hardware = _confidential_vm() if tee == "cvm" else None
 
     @functools.cache
-    def attester() -> SimAttester:
+    def attester() -> Attester:
         # Made when first needed: a program without volumes or secrets that never asks for
         # evidence starts without loading the TEE and evidence code.
         from trustroom.tee import SimAttester
 
-        return SimAttester(sim_workload(image))
+        return hardware or SimAttester(sim_workload(image))
 
     with contextlib.ExitStack() as stack:
         broker = _Broker(image, attester, kbs)
@@ -121,7 +138,7 @@ def run(directory: Path, arguments: Sequence[str] = (), *, kbs: str | None = Non
 class _Broker:
     """The key broker at ``url``, attested to once, on first use."""
 
-    def __init__(self, image: Image, attester: Callable[[], SimAttester], url: str | None) -> None:
+    def __init__(self, image: Image, attester: Callable[[], Attester], url: str | None) -> None:
         needed = bool(image.manifest.secrets) or any(
             v.key.startswith("kbs:") for v in image.manifest.volumes
         )
@@ -176,7 +193,7 @@ def _text(resource: str, value: bytes) -> str:
 @contextlib.contextmanager
 def _mounted_volumes(
     image: Image,
-    attester: Callable[[], SimAttester],
+    attester: Callable[[], Attester],
     broker: _Broker,
     files: dict[str, bytes],
 ) -> Iterator[dict[str, Path]]:
@@ -213,7 +230,7 @@ def _mounted_volumes(
         yield mounted
 
 
-def _volume_key(volume: SealedMount, attester: Callable[[], SimAttester], broker: _Broker) -> bytes:
+def _volume_key(volume: SealedMount, attester: Callable[[], Attester], broker: _Broker) -> bytes:
     if volume.key == "sealing":
         from trustroom.tee import SealPolicy
 
