@@ -1,10 +1,12 @@
-"""Running an image under the simulated TEE: checked, given its volumes and secrets, sandboxed.
+"""Running an image in its sandbox, under the simulated TEE or in a confidential VM: checked,
+given its volumes and secrets, sandboxed.
 
-Before the program starts the runner rebuilds the image from the folder and refuses to run if
-anything differs from what was built (naming the trusted file that changed), derives or fetches
-each sealed volume's key and mounts it with FUSE, fetches the secrets from the key broker with
-evidence carrying this image's measurement, then starts the sandbox. Signals it receives go to
-the program; its exit status is the program's.
+Before the program starts the runner checks the folder against the build and refuses to run if
+anything differs (naming the trusted file that changed), derives or fetches each sealed
+volume's key and mounts it with FUSE, fetches the secrets from the key broker with evidence
+carrying this image's measurement (the VM's, in a confidential VM), then starts the sandbox
+with the guest API listening inside. Signals it receives go to the program; its exit status is
+the program's.
 """
 
 from __future__ import annotations
