@@ -324,3 +324,12 @@ def test_the_cvm_runner_refuses_outside_a_confidential_vm(tmp_path: Path) -> Non
     )
     assert result.returncode == 1 and "tee_unavailable" in result.stderr
     assert "TDX or SEV-SNP" in result.stderr and "started" not in result.stdout
+
+
+def test_the_program_has_no_capabilities_and_its_own_session(tmp_path: Path) -> None:
+    folder = image(tmp_path, "cat /proc/self/status; cat /proc/self/stat\n")
+    output = run_cli(folder).stdout
+    effective = next(line for line in output.splitlines() if line.startswith("CapEff:"))
+    assert effective.split()[1] == "0" * 16
+    session = output.splitlines()[-1].rsplit(")", 1)[1].split()[3]
+    assert session != "0"  # begun inside the sandbox: the terminal's session would read 0

@@ -57,7 +57,11 @@ def sandbox_command(
         )
     manifest, measured = image.manifest, image.measured
     command = [bwrap, "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
-    command += ["--unshare-cgroup-try", "--hostname", HOSTNAME]
+    # No capabilities, even when started by root; its own session, so that it cannot push
+    # input into the terminal it was started from (and a terminal's Ctrl-C reaches it once,
+    # through the runner).
+    command += ["--unshare-cgroup-try", "--cap-drop", "ALL", "--new-session"]
+    command += ["--hostname", HOSTNAME]
     if measured["network"] == "none":
         command.append("--unshare-net")
     command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", WORKDIR]
