@@ -296,8 +296,8 @@ def run_command(
         "sim",
         "--runner",
         help="Where it runs: `sim` (a sandbox under the simulated TEE), `cvm` (the same "
-        "sandbox in a TDX or SEV-SNP confidential VM, with its evidence) or `gramine` (SGX: "
-        "writes the Gramine manifest, and runs it where Gramine is installed).",
+        "sandbox in a TDX or SEV-SNP confidential VM, with its evidence), `gramine` or "
+        "`occlum` (SGX: writes their configuration, and runs it where they are installed).",
     ),
     kbs: str | None = typer.Option(
         None,
@@ -311,13 +311,16 @@ def run_command(
     The folder is checked against the build first: a changed trusted file stops the start.
     Under `sim` nothing protects the program from this host; the evidence says so.
     """
-    if runner == "gramine":
+    if runner in ("gramine", "occlum"):
         from trustroom.enclave._gramine import run_with_gramine
+        from trustroom.enclave._occlum import run_with_occlum
         from trustroom.enclave._run import verified_image
 
-        raise typer.Exit(run_with_gramine(verified_image(directory), arguments or []))
+        runs = {"gramine": run_with_gramine, "occlum": run_with_occlum}
+        raise typer.Exit(runs[runner](verified_image(directory), arguments or []))
     if runner not in ("sim", "cvm"):
         raise typer.BadParameter(
-            f"unknown runner {runner!r}; available: sim, cvm, gramine", param_hint="--runner"
+            f"unknown runner {runner!r}; available: sim, cvm, gramine, occlum",
+            param_hint="--runner",
         )
     raise typer.Exit(run(directory, arguments or [], kbs=kbs, tee=runner))
