@@ -333,3 +333,41 @@ def test_the_program_has_no_capabilities_and_its_own_session(tmp_path: Path) -> 
     assert effective.split()[1] == "0" * 16
     session = output.splitlines()[-1].rsplit(")", 1)[1].split()[3]
     assert session != "0"  # begun inside the sandbox: the terminal's session would read 0
+
+
+SDK_CLIENT = """\
+from trustroom import guest
+print(guest.info()["tee"])
+print(guest.evidence(bytes(range(64))).hex())
+try:
+    guest.resource("kbs:///default/key/1")
+except guest.GuestApiError as error:
+    print(error.code, error.details["status"])
+try:
+    guest.resource("not a resource")
+except guest.GuestApiError as error:
+    print(error.code, "refused before asking")
+"""
+
+
+@pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs Debian's python3")
+def test_the_python_sdk_inside_an_enclave(tmp_path: Path) -> None:
+    import trustroom
+
+    package = Path(trustroom.__file__).parent  # the program trusts this folder, nothing more
+    folder = python_image(tmp_path, SDK_CLIENT)
+    manifest = folder / "trustroom.toml"
+    text = manifest.read_text().replace('"main.py"', f'"main.py", "{package}"')
+    manifest.write_text(text + f'[env]\nset = {{ PYTHONPATH = "{package.parent}" }}\n')
+    build(folder).save()
+    home = tmp_path / "home"
+    result = run_cli(folder, env={**os.environ, "TRUSTROOM_HOME": str(home)})
+    assert result.returncode == 0, result.stderr
+    tee, quote, no_broker, refused = result.stdout.splitlines()
+    assert tee == "sim" and no_broker == "guest_api_error 502"
+    assert refused == "guest_api_error refused before asking"
+    verified = Verifier(trust_sim=True).verify(
+        bytes.fromhex(quote), collateral=SimPlatform(home / "sim").collateral()
+    )
+    assert bytes.fromhex(verified.report_data) == bytes(range(64))
+    assert verified.measurements["mrenclave"] == build(folder).measurement.hex()

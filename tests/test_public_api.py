@@ -5,6 +5,7 @@ from __future__ import annotations
 import trustroom
 import trustroom.attestation as attestation
 import trustroom.enclave as enclave
+import trustroom.guest as guest
 import trustroom.evidence as evidence
 import trustroom.kbs as kbs
 import trustroom.ratls
@@ -99,12 +100,16 @@ def test_enclave_exports_are_pinned() -> None:
     ]  # fmt: skip
 
 
+def test_guest_exports_are_pinned() -> None:
+    assert guest.__all__ == ["API", "GuestApiError", "evidence", "info", "resource", "token"]
+
+
 def test_every_error_has_its_own_code_and_a_hint() -> None:
     # Every subpackage is imported above, so this is every error a user can meet.
     errors = _subclasses(TrustroomError)
     assert {
         evidence.EvidenceError, attestation.AttestationError, kbs.KbsError, sealfs.SealfsError,
-        enclave.EnclaveError,
+        enclave.EnclaveError, guest.GuestApiError,
     } <= set(errors)  # fmt: skip
     codes = [c.code for c in errors]
     assert len(codes) == len(set(codes))
