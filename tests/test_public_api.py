@@ -5,8 +5,8 @@ from __future__ import annotations
 import trustroom
 import trustroom.attestation as attestation
 import trustroom.enclave as enclave
-import trustroom.guest as guest
 import trustroom.evidence as evidence
+import trustroom.guest as guest
 import trustroom.kbs as kbs
 import trustroom.ratls
 import trustroom.sealfs as sealfs
