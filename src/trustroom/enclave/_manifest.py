@@ -47,10 +47,12 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trustroom.enclave._errors import ManifestInvalid
-from trustroom.enclave._locate import Lines
+
+if TYPE_CHECKING:
+    from trustroom.enclave._locate import Lines
 
 __all__ = [
     "MANIFEST_NAME",
@@ -77,9 +79,10 @@ _ARRAYS: dict[str, set[str]] = {
     "secrets": {"resource", "env", "file"},
 }
 _NETWORK_MODES = ("none", "host")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_RESOURCE = re.compile(r"[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/[A-Za-z0-9._-]+")
-_SIZE = re.compile(r"(\d+)\s*([KMG]?)i?B?", re.IGNORECASE)
+# Patterns, compiled on first use (re caches them): a run does not parse manifests.
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_RESOURCE = r"[A-Za-z0-9._-]+/[A-Za-z0-9._-]+/[A-Za-z0-9._-]+"
+_SIZE = r"(?i)(\d+)\s*([KMG]?)i?B?"
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 _SYSTEM_MOUNTS = ("/proc", "/dev", "/sys")  # provided by the enclave: nothing in or over them
 _HIDDEN_BY_A_MOUNT = ("/tmp", WORKDIR)  # a volume may live inside, not on or over
@@ -143,6 +146,8 @@ class Manifest(NamedTuple):
         self, key: tuple[str | int, ...], message: str, item: str | None = None
     ) -> ManifestInvalid:
         """A :class:`ManifestInvalid` pointing at the line of ``key``."""
+        from trustroom.enclave._locate import Lines
+
         return _error(self.directory / MANIFEST_NAME, self.lines or Lines(""), key, message, item)
 
 
@@ -183,6 +188,8 @@ class _Reader:
     def __init__(self, directory: Path, path: Path, text: str, document: dict[str, Any]) -> None:
         self.directory = directory
         self.path = path
+        from trustroom.enclave._locate import Lines
+
         self.lines = Lines(text)
         self.document = document
 
@@ -298,7 +305,7 @@ class _Reader:
         key = ("env", "set")
         self.typed(key, value, dict, "a table of names and values")
         for name, text in value.items():
-            if not _ENV_NAME.fullmatch(name):
+            if not re.fullmatch(_ENV_NAME, name):
                 raise self.fail((*key, name), "is not a valid environment variable name")
             self.typed((*key, name), text, str, "a string")
         return dict(value)
@@ -307,7 +314,7 @@ class _Reader:
         key = ("env", "passthrough")
         names = self.strings(key, value)
         for name in names:
-            if not _ENV_NAME.fullmatch(name):
+            if not re.fullmatch(_ENV_NAME, name):
                 raise self.fail(key, f"{name!r} is not a valid environment variable name", name)
         return names
 
@@ -335,7 +342,9 @@ class _Reader:
             mount = self.mount_point(("volumes", index, "mount"), entry["mount"])
             volume = self.typed(("volumes", index, "volume"), entry["volume"], str, "a folder")
             key = self.typed(("volumes", index, "key"), entry["key"], str, "a string")
-            if key != "sealing" and not (key.startswith("kbs:") and _RESOURCE.fullmatch(key[4:])):
+            if key != "sealing" and not (
+                key.startswith("kbs:") and re.fullmatch(_RESOURCE, key[4:])
+            ):
                 raise self.fail(
                     ("volumes", index, "key"),
                     f'{key!r} must be "sealing" or "kbs:REPOSITORY/TYPE/TAG"',
@@ -365,13 +374,13 @@ class _Reader:
             resource = self.typed(
                 (*key, "resource"), entry.get("resource"), str, "REPOSITORY/TYPE/TAG"
             )
-            if not _RESOURCE.fullmatch(resource):
+            if not re.fullmatch(_RESOURCE, resource):
                 raise self.fail((*key, "resource"), f"{resource!r} is not REPOSITORY/TYPE/TAG")
             if ("env" in entry) == ("file" in entry):
                 raise self.fail(key, "give exactly one of env (a variable) or file (a path)")
             if "env" in entry:
                 name = self.typed((*key, "env"), entry["env"], str, "a variable name")
-                if not _ENV_NAME.fullmatch(name):
+                if not re.fullmatch(_ENV_NAME, name):
                     raise self.fail(
                         (*key, "env"), f"{name!r} is not a valid environment variable name"
                     )
@@ -402,7 +411,7 @@ class _Reader:
     def size(self, key: tuple[str | int, ...], value: Any) -> int:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
-        match = _SIZE.fullmatch(value.strip()) if isinstance(value, str) else None
+        match = re.fullmatch(_SIZE, value.strip()) if isinstance(value, str) else None
         if match is None or int(match.group(1)) == 0:
             raise self.fail(key, f"{value!r} is not a size such as 512M, 2G or a number of bytes")
         return int(match.group(1)) * _UNITS[match.group(2).upper()]

@@ -263,7 +263,7 @@ def _supervise(
     process: subprocess.Popen[bytes] | None = None
 
     def forward(number: int, _frame: object) -> None:
-        if len(sandbox) == 1:  # started, not yet looked up: a signal may come right away
+        if len(sandbox) == 1:  # looked up when the first signal comes, not on every run
             found = _program_pid(sandbox[0])
             if found is not None:
                 sandbox.append(found)
@@ -294,10 +294,6 @@ def _supervise(
                     isolated = image.measured["network"] == "none"
                     guest.start(network_of=init if isolated else None)
                     starter.write(b"go")
-            if init is not None:
-                found = _program_pid(init)
-                if found is not None and len(sandbox) == 1:
-                    sandbox.append(found)
             status = process.wait()
         finally:
             for number, handler in previous.items():
@@ -318,14 +314,17 @@ def _sandbox_init(info: IO[bytes]) -> int | None:
 
 def _program_pid(init: int) -> int | None:
     """The program's host process id: the one child of the sandbox's init process (which
-    reaps orphans and would not pass signals on)."""
-    deadline = time.monotonic() + 5
+    reaps orphans and would not pass signals on); None once they have ended."""
+    deadline = time.monotonic() + 1  # the program is forked right after the start
     while time.monotonic() < deadline:
         try:
+            state = Path(f"/proc/{init}/stat").read_text().rsplit(")", 1)[1].split()[0]
             children = Path(f"/proc/{init}/task/{init}/children").read_text().split()
         except OSError:
-            return None  # it has ended already
+            return None
         if children:
             return int(children[0])
+        if state in ("Z", "X"):  # init has ended, its parent has not reaped it yet
+            return None
         time.sleep(0.001)
     return None
