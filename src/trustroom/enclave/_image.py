@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import rfc8785
 
+from trustroom._core.files import write_atomically
 from trustroom.enclave._errors import ImageNotBuilt, ManifestInvalid
 from trustroom.enclave._manifest import (
     MANIFEST_NAME,
@@ -76,9 +77,8 @@ class Image(NamedTuple):
             "manifest_sha256": self.manifest_sha256,
         }
         target = folder / _IMAGE_FILE
-        temporary = target.with_suffix(".tmp")
-        temporary.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
-        temporary.replace(target)
+        text = json.dumps(document, indent=1, sort_keys=True) + "\n"
+        write_atomically(target, text.encode(), mode=0o644)
         return target
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import rfc8785
 
+from trustroom._core.files import create_exclusively, write_atomically
 from trustroom._core.paths import trustroom_home
 from trustroom.enclave._errors import EnclaveError, ImageNotBuilt, ImageSignatureInvalid
 from trustroom.enclave._image import BUILD_DIR, FORMAT, Image
@@ -136,7 +136,7 @@ def sign(image: Image, key: Ed25519PrivateKey) -> ImageSignature:
     )
     signed = unsigned._replace(signature=key.sign(unsigned.payload()))
     target = manifest.directory / BUILD_DIR / _SIGNATURE_FILE
-    target.write_text(json.dumps(signed.to_dict(), indent=1) + "\n")
+    write_atomically(target, (json.dumps(signed.to_dict(), indent=1) + "\n").encode(), mode=0o644)
     return signed
 
 
@@ -174,21 +174,26 @@ def signing_key(path: Path | None = None) -> tuple[Ed25519PrivateKey, bool]:
                 f"{path}: no signing key there",
                 hint="Leave out --key to use (and create) the default key, or give a PEM file.",
             ) from None
-        key = Ed25519PrivateKey.generate()
         target.parent.mkdir(parents=True, exist_ok=True)
-        pem = key.private_bytes(
+        pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(pem)
-        return key, True
+        # Two first uses at once: one key wins, and both sign with it.
+        created = create_exclusively(target, pem, mode=0o600)
+        return _private_key(target, target.read_bytes()), created
+    return _private_key(target, data), False
+
+
+def _private_key(target: Path, data: bytes) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     try:
         loaded = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
         raise EnclaveError(f"{target}: not an unencrypted PEM private key ({exc})") from None
     if not isinstance(loaded, Ed25519PrivateKey):
         raise EnclaveError(f"{target}: the signing key must be Ed25519")
-    return loaded, False
+    return loaded

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import struct
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -34,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.x509.oid import NameOID
 
+from trustroom._core.files import create_exclusively, write_atomically
 from trustroom._core.paths import trustroom_home
 from trustroom._core.timeutil import format_time
 from trustroom.evidence import DcapCollateral, EvidenceError, _der
@@ -187,11 +186,11 @@ class SimPlatform:
         try:
             if not path.exists():
                 self.directory.mkdir(parents=True, exist_ok=True)
-                _create_exclusively(path, _new_platform(), mode=0o600)
+                create_exclusively(path, _new_platform(), mode=0o600)
             state: dict[str, str] = json.loads(path.read_text())
             root = self.directory / "root.pem"
             if not root.exists():
-                _create_exclusively(root, state["root_cert"].encode(), mode=0o644)
+                create_exclusively(root, state["root_cert"].encode(), mode=0o644)
             return state
         except (OSError, ValueError, KeyError) as exc:
             raise TeeUnavailable(
@@ -218,7 +217,7 @@ class SimPlatform:
         except (OSError, EvidenceError, ValueError, KeyError, TypeError):
             pass  # absent or damaged: issue a fresh set below, as for a stale one
         fresh = self._issue_collateral(when)
-        _write_atomically(path, fresh.to_dcap_qvl_json().encode(), mode=0o644)
+        write_atomically(path, fresh.to_dcap_qvl_json().encode(), mode=0o644)
         return fresh
 
     def _issue_collateral(self, at: datetime) -> DcapCollateral:
@@ -432,32 +431,3 @@ def _window(collateral: DcapCollateral) -> tuple[datetime, datetime]:
         datetime.fromisoformat(tcb["issueDate"]),
         datetime.fromisoformat(tcb["nextUpdate"]),
     )
-
-
-def _write_atomically(path: Path, data: bytes, *, mode: int) -> None:
-    """Write beside the target and rename: readers see the old file or the new one."""
-    tmp = _temporary(path, data, mode)
-    os.replace(tmp, path)
-
-
-def _create_exclusively(path: Path, data: bytes, *, mode: int) -> None:
-    """Create ``path`` whole, unless another process did first (then theirs stays)."""
-    tmp = _temporary(path, data, mode)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-
-
-def _temporary(path: Path, data: bytes, mode: int) -> Path:
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(name, mode)
-    except BaseException:
-        Path(name).unlink(missing_ok=True)
-        raise
-    return Path(name)
