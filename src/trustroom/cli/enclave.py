@@ -105,7 +105,7 @@ def new(
         "# Read from the host as they are, NOT measured: keep this short.\n"
         "allowed = []\n\n"
         "[env]\n"
-        'set = { PATH = "/usr/local/bin:/usr/bin:/bin" }\n'
+        f"set = {{ PATH = {_toml_string(SEARCH_PATH)} }}\n"
         "passthrough = []\n\n"
         "[network]\n"
         'mode = "none"\n'

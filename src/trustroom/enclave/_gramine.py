@@ -21,7 +21,7 @@ import json
 from collections.abc import Iterable
 
 from trustroom.enclave._errors import EnclaveError
-from trustroom.enclave._image import Image
+from trustroom.enclave._image import Image, program_environment
 from trustroom.enclave._manifest import WORKDIR
 
 __all__ = ["gramine_manifest", "run_with_gramine"]
@@ -64,8 +64,7 @@ def gramine_manifest(image: Image) -> str:
         'loader.log_level = "error"',
         f"fs.start_dir = {_toml(WORKDIR)}",
     ]
-    environment = {"LD_LIBRARY_PATH": _LIBRARY_PATH, "PATH": "/usr/local/bin:/usr/bin:/bin"}
-    environment |= {"HOME": "/tmp", **measured["env"]["set"]}
+    environment = {"LD_LIBRARY_PATH": _LIBRARY_PATH, **program_environment(measured)}
     lines += [f"loader.env.{name} = {_toml(value)}" for name, value in environment.items()]
     lines += [
         f"loader.env.{name} = {{ passthrough = true }}" for name in measured["env"]["passthrough"]

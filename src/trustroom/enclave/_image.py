@@ -36,7 +36,16 @@ from trustroom.enclave._manifest import (
     load_manifest,
 )
 
-__all__ = ["BUILD_DIR", "FORMAT", "SEARCH_PATH", "Image", "build", "load_image", "measure"]
+__all__ = [
+    "BUILD_DIR",
+    "FORMAT",
+    "SEARCH_PATH",
+    "Image",
+    "build",
+    "load_image",
+    "measure",
+    "program_environment",
+]
 
 FORMAT = "trustroom-enclave/1"
 BUILD_DIR = "build"  # inside the manifest's folder
@@ -80,6 +89,12 @@ class Image(NamedTuple):
         text = json.dumps(document, indent=1, sort_keys=True) + "\n"
         write_atomically(target, text.encode(), mode=0o644)
         return target
+
+
+def program_environment(measured: Mapping[str, Any]) -> dict[str, str]:
+    """The environment an image gives its program, before passed-through host variables:
+    ``PATH`` and ``HOME`` unless the manifest sets them, then the manifest's values."""
+    return {"PATH": SEARCH_PATH, "HOME": "/tmp", **measured["env"]["set"]}
 
 
 def measure(measured: Mapping[str, Any]) -> bytes:

@@ -24,7 +24,7 @@ import shlex
 from typing import Any
 
 from trustroom.enclave._errors import EnclaveError
-from trustroom.enclave._image import Image
+from trustroom.enclave._image import Image, program_environment
 
 __all__ = ["occlum_bom", "occlum_settings", "run_with_occlum"]
 
@@ -57,8 +57,7 @@ def occlum_settings(image: Image) -> dict[str, Any]:
     measured, manifest = image.measured, image.manifest
     limits = measured["limits"]
     memory = limits.get("memory") or _DEFAULT_MEMORY
-    environment = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp"}
-    environment |= measured["env"]["set"]
+    environment = program_environment(measured)
     return {
         "resource_limits": {
             "user_space_size": f"{-(-memory // (1 << 20))}MB",

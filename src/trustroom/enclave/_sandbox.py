@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from trustroom.enclave._errors import EnclaveError
-from trustroom.enclave._image import SEARCH_PATH, Image
+from trustroom.enclave._image import Image, program_environment
 from trustroom.enclave._manifest import WORKDIR
 
 __all__ = ["HOSTNAME", "sandbox_command", "sandbox_environment"]
@@ -27,8 +27,7 @@ def sandbox_environment(image: Image, host: Mapping[str, str]) -> dict[str, str]
     """The program's environment: the manifest's values, the host variables it lets through
     (when set), and a PATH if the manifest gives none."""
     measured = image.measured
-    environment = {"PATH": SEARCH_PATH, "HOME": "/tmp"}
-    environment.update(measured["env"]["set"])
+    environment = program_environment(measured)
     for name in measured["env"]["passthrough"]:
         if name in host:
             environment[name] = host[name]
