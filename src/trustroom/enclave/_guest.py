@@ -185,5 +185,4 @@ def _listen_in(pid: int | None) -> socket.socket:
     helper.join()
     if failed:
         raise failed[0]
-    os.set_inheritable(made[0].fileno(), False)
     return made[0]

@@ -106,7 +106,7 @@ def measure(measured: Mapping[str, Any]) -> bytes:
 def build(directory: Path) -> Image:
     """Read the manifest in ``directory``, hash its trusted files and return the image
     (:meth:`Image.save` writes it)."""
-    return build_from(load_manifest(directory))
+    return build_from(load_manifest(directory), manifest_sha256(directory))
 
 
 def manifest_sha256(directory: Path) -> str:
@@ -117,12 +117,13 @@ def manifest_sha256(directory: Path) -> str:
         raise ManifestInvalid(f"{directory / MANIFEST_NAME}: cannot be read: {exc}") from None
 
 
-def build_from(manifest: Manifest) -> Image:
-    """The image of a checked manifest: its trusted files hashed as they are now."""
+def build_from(manifest: Manifest, digest: str) -> Image:
+    """The image of a checked manifest (whose text has the SHA-256 ``digest``): its trusted
+    files hashed as they are now."""
     trusted: dict[str, str] = {}
     sources: dict[str, str] = {}
     for written in manifest.trusted:
-        for inside, host in _files(manifest, "trusted", written):
+        for inside, host in _trusted_files(manifest, written):
             if inside in trusted:
                 raise manifest.error(("files", "trusted"), f"{inside} is listed twice", written)
             trusted[inside] = _sha256(host)
@@ -157,7 +158,6 @@ def build_from(manifest: Manifest) -> Image:
         },
         "debug": manifest.debug,
     }
-    digest = manifest_sha256(manifest.directory)
     return Image(manifest, measured, dict(sorted(sources.items())), digest)
 
 
@@ -224,7 +224,7 @@ def _program(manifest: Manifest, trusted: Mapping[str, str]) -> str:
     )
 
 
-def _files(manifest: Manifest, kind: str, written: str) -> Iterator[tuple[str, Path]]:
+def _trusted_files(manifest: Manifest, written: str) -> Iterator[tuple[str, Path]]:
     """The regular files a trusted entry names (a folder: every file under it), with the
     path each has inside the enclave."""
     host = manifest.on_host(written)
@@ -232,14 +232,16 @@ def _files(manifest: Manifest, kind: str, written: str) -> Iterator[tuple[str, P
     try:
         mode = host.stat().st_mode
     except FileNotFoundError:
-        raise manifest.error(("files", kind), f"{host} does not exist", written) from None
+        raise manifest.error(("files", "trusted"), f"{host} does not exist", written) from None
     except OSError as exc:
-        raise manifest.error(("files", kind), f"{host} cannot be read: {exc}", written) from None
+        raise manifest.error(
+            ("files", "trusted"), f"{host} cannot be read: {exc}", written
+        ) from None
     if stat_module.S_ISREG(mode):
         yield inside, host
         return
     if not stat_module.S_ISDIR(mode):
-        raise manifest.error(("files", kind), f"{host} is not a file or a folder", written)
+        raise manifest.error(("files", "trusted"), f"{host} is not a file or a folder", written)
     for root, folders, names in os.walk(host):
         folders.sort()
         for name in sorted(names):

@@ -9,7 +9,6 @@ is not given (every process is at least one task).
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +19,8 @@ from trustroom.enclave._manifest import Limits
 __all__ = ["ControlGroup"]
 
 _ROOT = Path("/sys/fs/cgroup")
+_V2_FILES = {"memory": "memory.max", "pids": "pids.max"}  # each controller's limit file
+_V1_FILES = {"memory": "memory.limit_in_bytes", "pids": "pids.max"}
 
 
 class ControlGroup:
@@ -33,11 +34,11 @@ class ControlGroup:
 
     def __enter__(self) -> ControlGroup:
         tasks = self.limits.threads or self.limits.processes
-        settings: dict[str, dict[str, int]] = {}
+        settings: dict[str, int] = {}  # controller -> its limit
         if self.limits.memory is not None:
-            settings["memory"] = {"memory.max": self.limits.memory}
+            settings["memory"] = self.limits.memory
         if tasks is not None:
-            settings["pids"] = {"pids.max": tasks}
+            settings["pids"] = tasks
         if not settings:
             return self
         try:
@@ -54,9 +55,8 @@ class ControlGroup:
             ) from None
         return self
 
-    def _create_v2(self, settings: dict[str, dict[str, int]]) -> None:
-        own = _own_group("")
-        parent = _ROOT / own.lstrip("/")
+    def _create_v2(self, settings: dict[str, int]) -> None:
+        parent = _ROOT / _own_group("").lstrip("/")
         enabled = (parent / "cgroup.subtree_control").read_text().split()
         missing = [c for c in settings if c not in enabled]
         if missing:
@@ -64,18 +64,15 @@ class ControlGroup:
         folder = parent / self.name
         folder.mkdir()
         self.folders.append(folder)
-        for values in settings.values():
-            for file, value in values.items():
-                (folder / file).write_text(str(value))
+        for controller, value in settings.items():
+            (folder / _V2_FILES[controller]).write_text(str(value))
 
-    def _create_v1(self, settings: dict[str, dict[str, int]]) -> None:
-        names = {"memory.max": "memory.limit_in_bytes", "pids.max": "pids.max"}
-        for controller, values in settings.items():
+    def _create_v1(self, settings: dict[str, int]) -> None:
+        for controller, value in settings.items():
             folder = _ROOT / controller / _own_group(controller).lstrip("/") / self.name
             folder.mkdir()
             self.folders.append(folder)
-            for file, value in values.items():
-                (folder / names[file]).write_text(str(value))
+            (folder / _V1_FILES[controller]).write_text(str(value))
 
     def join(self) -> None:
         """Move the calling process into the group (``0`` names the writer)."""
@@ -105,11 +102,9 @@ class ControlGroup:
 
 def _own_group(controller: str) -> str:
     """This process's group in ``controller``'s hierarchy (``""``: the v2 one)."""
-    with open(f"/proc/{os.getpid()}/cgroup") as table:
+    with open("/proc/self/cgroup") as table:
         for line in table:
             _, controllers, path = line.rstrip("\n").split(":", 2)
-            if controllers.split(",") == [controller] or (
-                controller and controller in controllers.split(",")
-            ):
+            if controller in controllers.split(","):  # v2's line lists none: [""]
                 return path
     raise OSError(f"this process is in no {controller or 'cgroup v2'} hierarchy")

@@ -51,7 +51,7 @@ def verified_image(directory: Path) -> Image:
             f"{directory}: the manifest changed since the image was built",
             hint="Run `trustroom enclave build DIR` (and `sign`) again.",
         )
-    now = build_from(built.manifest)
+    now = build_from(built.manifest, built.manifest_sha256)
     if now.measurement == built.measurement:
         return built
     for path, digest in built.trusted.items():

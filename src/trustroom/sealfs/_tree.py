@@ -198,14 +198,8 @@ class FileTree:
         if node is not None:
             self._data.move_to_end(index)
             return node
-        entry = self._data_entry(index)
         node = bytearray(self._geo.node_size)
-        if entry != _ZERO_ENTRY:
-            plain = self._open_node(
-                entry, self._geo.data_physical(index), self._stored_length(index),
-                f"data node {index}",
-            )  # fmt: skip
-            node[: len(plain)] = plain
+        self._open_one(index, memoryview(node))
         self._remember(index, node)
         return node
 
@@ -248,7 +242,7 @@ class FileTree:
         self._dirty_data.discard(index)
         self._sealed_lengths[index] = length
 
-    # -- whole nodes in bulk, on two cores ---------------------------------------------------
+    # -- whole nodes in bulk -----------------------------------------------------------------
 
     def _direct(self, physical: int) -> bool:
         """Whether the committed state leaves this position unused (so no journal is needed)."""
