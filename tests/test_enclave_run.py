@@ -56,6 +56,12 @@ def test_output_arguments_and_exit_status_pass_through(tmp_path: Path) -> None:
     folder = image(tmp_path, 'echo "hello $1 $2"; exit 3\n')
     result = run_cli(folder, "big", "world")
     assert result.stdout == "hello big world\n" and result.returncode == 3, result.stderr
+    assert "SIMULATED: not a hardware TEE, protects nothing" in result.stderr
+    # Arguments without `--` go through the full command: the same run, the same label.
+    command = [sys.executable, "-m", "trustroom", "enclave", "run", str(folder), "big", "world"]
+    full = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (full.stdout, full.returncode) == ("hello big world\n", 3), full.stderr
+    assert "SIMULATED: not a hardware TEE, protects nothing" in full.stderr
 
 
 def test_only_the_image_is_visible_and_read_only(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from trustroom._core.timeutil import parse_time
+from trustroom.cli._notes import SIM_NOTE
 from trustroom.tee import Attester, SimWorkload, local_attester
 
 __all__ = [
@@ -23,8 +24,6 @@ __all__ = [
     "attester_for",
     "parse_at",
 ]
-
-SIM_NOTE = "SIMULATED: not a hardware TEE, protects nothing"
 
 
 def attester_for(

@@ -6,6 +6,7 @@ forms are handled here; anything else (``--help``, a mistake) goes to the full c
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def enclave_run(arguments: Sequence[str]) -> int | None:
             directory = token
     if directory is None or options["--runner"] != "sim":
         return None
+    from trustroom.cli._notes import SIM_NOTE
     from trustroom.enclave._run import run
 
+    print(f"trustroom enclave run: {SIM_NOTE}", file=sys.stderr)
     return run(Path(directory), rest[1:], kbs=options["--kbs"])

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from trustroom.cli._notes import SIM_NOTE
 from trustroom.cli._output import console, err_console, print_json
 from trustroom.enclave import (
     MANIFEST_NAME,
@@ -323,4 +324,6 @@ def run_command(
             f"unknown runner {runner!r}; available: sim, cvm, gramine, occlum",
             param_hint="--runner",
         )
+    if runner == "sim":
+        err_console.print(f"[yellow]trustroom enclave run: {SIM_NOTE}[/]")
     raise typer.Exit(run(directory, arguments or [], kbs=kbs, tee=runner))
