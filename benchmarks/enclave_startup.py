@@ -53,7 +53,8 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def quiet(command: list[str], **kwargs: object) -> Callable[[], object]:
-    return lambda: subprocess.run(command, stdout=subprocess.DEVNULL, check=True, **kwargs)
+    silent = subprocess.DEVNULL
+    return lambda: subprocess.run(command, stdout=silent, stderr=silent, check=True, **kwargs)
 
 
 def main() -> None:
