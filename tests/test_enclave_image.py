@@ -18,6 +18,7 @@ from trustroom.cli import app
 from trustroom.enclave import (
     ImageNotBuilt,
     ImageSignatureInvalid,
+    TrustedFileChanged,
     build,
     load_image,
     load_signature,
@@ -212,8 +213,8 @@ def test_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     code, output = enclave("measure", folder, "--json")
     assert code == 1 and json.loads(output)["matches_build"] is False
     result = runner.invoke(app, ["enclave", "sign", str(folder)])
-    assert isinstance(result.exception, ImageNotBuilt)
-    assert "changed since the image was built" in result.exception.message
+    assert isinstance(result.exception, TrustedFileChanged)
+    assert result.exception.details["path"] == "/app/app.py"
 
 
 def test_the_image_holds_the_checked_manifest(image_dir: Path) -> None:

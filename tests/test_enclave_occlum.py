@@ -41,3 +41,10 @@ def test_without_occlum_the_inputs_are_written_and_the_steps_given(tmp_path: Pat
     written = folder / "build" / "occlum"
     assert (written / "bom.yaml").read_text() == (GOLDEN / "bom.yaml").read_text()
     assert json.loads((written / "settings.json").read_text())["entry_points"] == ["/app"]
+
+
+def test_a_process_limit_bounds_the_threads_when_no_thread_limit_is_given(tmp_path: Path) -> None:
+    folder = Path(shutil.copytree(GOLDEN / "image", tmp_path / "image"))
+    manifest = folder / "trustroom.toml"
+    manifest.write_text(manifest.read_text().replace("threads = 16", "processes = 6"))
+    assert occlum_settings(build(folder))["resource_limits"]["max_num_of_threads"] == 6

@@ -96,7 +96,7 @@ def test_enclave_exports_are_pinned() -> None:
         "FORMAT", "MANIFEST_NAME", "WORKDIR", "EnclaveError", "Image", "ImageNotBuilt",
         "ImageSignature", "ImageSignatureInvalid", "Limits", "Manifest", "ManifestInvalid",
         "SealedMount", "Secret", "TrustedFileChanged", "build", "default_key_path", "load_image",
-        "load_manifest", "load_signature", "sign", "signing_key",
+        "load_manifest", "load_signature", "sign", "signing_key", "verified_image",
     ]  # fmt: skip
 
 

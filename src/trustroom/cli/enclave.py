@@ -24,6 +24,7 @@ from trustroom.enclave import (
     load_signature,
     sign,
     signing_key,
+    verified_image,
 )
 from trustroom.enclave._discover import needed_files
 from trustroom.enclave._image import SEARCH_PATH
@@ -156,19 +157,6 @@ def build_command(
     console.print(f"measurement [bold]{image.measurement.hex()}[/]")
 
 
-def _current(directory: Path) -> Image:
-    """The built image, checked against the folder as it is now."""
-    built = load_image(directory)
-    fresh = build(directory)
-    if fresh.measurement != built.measurement:
-        raise ImageNotBuilt(
-            f"{directory}: the manifest or a trusted file changed since the image was built "
-            f"(built {built.measurement.hex()}, now {fresh.measurement.hex()})",
-            hint="Run `trustroom enclave build DIR` again.",
-        )
-    return fresh
-
-
 @app.command("sign")
 def sign_command(
     directory: Path = _directory_argument(),
@@ -184,7 +172,7 @@ def sign_command(
 ) -> None:
     """Sign the built image with its product id and security version; write
     build/signature.json."""
-    image = _current(directory)
+    image = verified_image(directory)
     private, created = signing_key(key)
     if created:
         err_console.print(
@@ -315,7 +303,6 @@ def run_command(
     if runner in ("gramine", "occlum"):
         from trustroom.enclave._gramine import run_with_gramine
         from trustroom.enclave._occlum import run_with_occlum
-        from trustroom.enclave._run import verified_image
 
         runs = {"gramine": run_with_gramine, "occlum": run_with_occlum}
         raise typer.Exit(runs[runner](verified_image(directory), arguments or []))

@@ -14,7 +14,7 @@ from trustroom.enclave._errors import (
     ManifestInvalid,
     TrustedFileChanged,
 )
-from trustroom.enclave._image import FORMAT, Image, build, load_image
+from trustroom.enclave._image import FORMAT, Image, build, load_image, verified_image
 from trustroom.enclave._manifest import (
     MANIFEST_NAME,
     WORKDIR,
@@ -54,4 +54,5 @@ __all__ = [
     "load_signature",
     "sign",
     "signing_key",
+    "verified_image",
 ]

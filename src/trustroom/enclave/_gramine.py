@@ -79,15 +79,14 @@ def gramine_manifest(image: Image) -> str:
         )
     mounts.append('  { type = "tmpfs", path = "/tmp" },')
     lines += ["fs.mounts = [", *mounts, "]"]
-    limits = measured["limits"]
-    threads = limits.get("threads") or limits.get("processes") or _DEFAULT_THREADS
+    limits = manifest.limits
     lines += [
         f"sgx.debug = {_toml(measured['debug'])}",
         f"sgx.isvprodid = {manifest.product_id}",
         f"sgx.isvsvn = {manifest.security_version}",
         'sgx.remote_attestation = "dcap"',
-        f"sgx.enclave_size = {_toml(_size(limits.get('memory') or _DEFAULT_ENCLAVE_SIZE))}",
-        f"sgx.max_threads = {threads}",
+        f"sgx.enclave_size = {_toml(_size(limits.memory or _DEFAULT_ENCLAVE_SIZE))}",
+        f"sgx.max_threads = {limits.tasks or _DEFAULT_THREADS}",
     ]
     if measured["network"] == "host":
         lines.append("sys.enable_extra_runtime_domain_names_conf = true")

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import rfc8785
 
 from trustroom._core.files import write_atomically
-from trustroom.enclave._errors import ImageNotBuilt, ManifestInvalid
+from trustroom.enclave._errors import ImageNotBuilt, ManifestInvalid, TrustedFileChanged
 from trustroom.enclave._manifest import (
     MANIFEST_NAME,
     WORKDIR,
@@ -45,6 +45,7 @@ __all__ = [
     "load_image",
     "measure",
     "program_environment",
+    "verified_image",
 ]
 
 FORMAT = "trustroom-enclave/1"
@@ -178,6 +179,35 @@ def load_image(directory: Path) -> Image:
         raise ImageNotBuilt(
             f"{path} cannot be read ({exc})", hint="Build the image again."
         ) from None
+
+
+def verified_image(directory: Path) -> Image:
+    """The built image, after checking that the folder still holds exactly what was built:
+    the same manifest text, the same trusted files."""
+    built = load_image(directory)
+    if manifest_sha256(directory) != built.manifest_sha256:
+        raise ImageNotBuilt(
+            f"{directory}: the manifest changed since the image was built",
+            hint="Run `trustroom enclave build DIR` (and `sign`) again.",
+        )
+    now = build_from(built.manifest, built.manifest_sha256)
+    if now.measurement == built.measurement:
+        return built
+    for path, digest in built.trusted.items():
+        if now.trusted.get(path) != digest:
+            state = "has gone" if path not in now.trusted else "changed"
+            raise TrustedFileChanged(
+                f"{path} ({built.sources.get(path)}) {state} since the image was built",
+                path=path,
+            )
+    added = sorted(set(now.trusted) - set(built.trusted))
+    if added:
+        raise TrustedFileChanged(
+            f"{added[0]} was added to a trusted folder since the image was built", path=added[0]
+        )
+    raise ImageNotBuilt(
+        f"{directory}: the image differs from its build", hint="Build the image again."
+    )
 
 
 def _manifest_document(manifest: Manifest) -> dict[str, Any]:

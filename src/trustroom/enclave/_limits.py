@@ -33,7 +33,7 @@ class ControlGroup:
         self.folders: list[Path] = []
 
     def __enter__(self) -> ControlGroup:
-        tasks = self.limits.threads or self.limits.processes
+        tasks = self.limits.tasks
         settings: dict[str, int] = {}  # controller -> its limit
         if self.limits.memory is not None:
             settings["memory"] = self.limits.memory

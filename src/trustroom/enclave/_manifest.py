@@ -112,6 +112,12 @@ class Limits(NamedTuple):
     threads: int | None = None
     processes: int | None = None
 
+    @property
+    def tasks(self) -> int | None:
+        """The bound on threads of all processes together: ``threads``, or ``processes`` when
+        ``threads`` is not given (every process is at least one thread)."""
+        return self.threads or self.processes
+
 
 class Manifest(NamedTuple):
     """A parsed and checked ``trustroom.toml``. Paths are as written (see the module doc)."""

@@ -55,13 +55,12 @@ def occlum_settings(image: Image) -> dict[str, Any]:
     """What to lay over the default ``Occlum.json`` (keys as Occlum names them)."""
     _refuse_what_is_not_mapped(image)
     measured, manifest = image.measured, image.manifest
-    limits = measured["limits"]
-    memory = limits.get("memory") or _DEFAULT_MEMORY
+    memory = manifest.limits.memory or _DEFAULT_MEMORY
     environment = program_environment(measured)
     return {
         "resource_limits": {
             "user_space_size": f"{-(-memory // (1 << 20))}MB",
-            "max_num_of_threads": limits.get("threads") or _DEFAULT_THREADS,
+            "max_num_of_threads": manifest.limits.tasks or _DEFAULT_THREADS,
         },
         "entry_points": [posixpath.dirname(measured["program"])],
         "env": {

@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from trustroom.enclave._errors import EnclaveError, ImageNotBuilt, TrustedFileChanged
+from trustroom.enclave._errors import EnclaveError, ImageNotBuilt
 from trustroom.enclave._guest import GuestApi
-from trustroom.enclave._image import Image, build_from, load_image, manifest_sha256
+from trustroom.enclave._image import Image, verified_image
 from trustroom.enclave._limits import ControlGroup
 from trustroom.enclave._manifest import SealedMount
 from trustroom.enclave._sandbox import sandbox_command, sandbox_environment
@@ -35,40 +35,11 @@ if TYPE_CHECKING:
     from trustroom.kbs import KbsClient
     from trustroom.tee import Attester, SimWorkload
 
-__all__ = ["run", "sim_workload", "verified_image"]
+__all__ = ["run", "sim_workload"]
 
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
               signal.SIGUSR2)  # fmt: skip
 _UNSIGNED = bytes(32)  # the signer of an image nobody signed
-
-
-def verified_image(directory: Path) -> Image:
-    """The built image, after checking that the folder still holds exactly what was built:
-    the same manifest text, the same trusted files."""
-    built = load_image(directory)
-    if manifest_sha256(directory) != built.manifest_sha256:
-        raise ImageNotBuilt(
-            f"{directory}: the manifest changed since the image was built",
-            hint="Run `trustroom enclave build DIR` (and `sign`) again.",
-        )
-    now = build_from(built.manifest, built.manifest_sha256)
-    if now.measurement == built.measurement:
-        return built
-    for path, digest in built.trusted.items():
-        if now.trusted.get(path) != digest:
-            state = "has gone" if path not in now.trusted else "changed"
-            raise TrustedFileChanged(
-                f"{path} ({built.sources.get(path)}) {state} since the image was built",
-                path=path,
-            )
-    added = sorted(set(now.trusted) - set(built.trusted))
-    if added:
-        raise TrustedFileChanged(
-            f"{added[0]} was added to a trusted folder since the image was built", path=added[0]
-        )
-    raise ImageNotBuilt(
-        f"{directory}: the image differs from its build", hint="Build the image again."
-    )
 
 
 def _confidential_vm() -> Attester:
