@@ -12,8 +12,9 @@ timed from its arrival, which measures the latency a workload sees at that load)
 Targets on 2 cores: zero errors, p50 at most 20 ms, at least 100 exchanges per second.
 
 The load generator shares the 2 cores with the server (it makes the evidence and decrypts the
-answers), so the figures are conservative. Its HTTP client is aiohttp: httpx spent about 18 ms
-of CPU per exchange here (aiohttp 4), which on shared cores was taken from the server.
+answers), so the figures are conservative. Its HTTP client is aiohttp on uvloop: httpx spent
+about 18 ms of CPU per exchange here (aiohttp 4), which on shared cores was taken from the
+server.
 Run: ``.venv/bin/python benchmarks/kbs_load.py``.
 """
 
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import uvloop
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -133,8 +135,8 @@ def run(db_url: str, work: Path, args: argparse.Namespace) -> dict[str, float]:
             admin.set_reference_values(
                 {"name": "load", "tee": ["sim"], "measurements": {"mrenclave": [MRENCLAVE.hex()]}}
             )
-        asyncio.run(load(url, args.clients, args.clients, args.timeout))  # warm-up
-        return asyncio.run(load(url, args.clients, args.exchanges, args.timeout, args.rate))
+        uvloop.run(load(url, args.clients, args.clients, args.timeout))  # warm-up
+        return uvloop.run(load(url, args.clients, args.exchanges, args.timeout, args.rate))
 
 
 def main() -> None:

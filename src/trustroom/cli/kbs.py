@@ -64,7 +64,6 @@ def serve(
     """Serve the broker over HTTP with uvicorn."""
     import uvicorn
 
-    from trustroom.cli._http import NoDelayH11Protocol
     from trustroom.kbs._store import default_database_url
 
     settings = {
@@ -79,8 +78,11 @@ def serve(
         err_console.print(f"[yellow]--trust-sim[/]: {SIM_NOTE}")
     if admin_key is None:
         err_console.print("[yellow]no --admin-key[/]: every admin call will be refused")
+    # httptools and uvloop: half the CPU of uvicorn's pure-Python defaults per request, and
+    # uvloop turns Nagle off on every connection (asyncio leaves it on in worker processes,
+    # uvicorn #3149: each keep-alive response would wait 40 ms for a delayed ACK).
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, http=NoDelayH11Protocol)
+        uvicorn.run(app, host=host, port=port, http="httptools", loop="uvloop")
         return
     os.environ[_SERVE_SETTINGS] = json.dumps(settings)
     uvicorn.run(
@@ -89,7 +91,8 @@ def serve(
         workers=workers,
         host=host,
         port=port,
-        http=NoDelayH11Protocol,
+        http="httptools",
+        loop="uvloop",
     )
 
 
