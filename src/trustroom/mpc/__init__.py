@@ -1,0 +1,41 @@
+"""Secret-sharing multi-party computation: parties compute on data none of them sees.
+
+Every party runs the same program; ``ctx.input`` secret-shares one party's array, numpy-style
+operators compute on the shares, and ``ctx.reveal`` opens a result::
+
+    from trustroom import mpc
+
+    def main(ctx: mpc.Context):
+        x = ctx.input(0, np.array([1.5, 2.0]) if ctx.rank == 0 else None)
+        y = ctx.input(1, np.array([4.0, -1.0]) if ctx.rank == 1 else None)
+        return ctx.reveal(x * y + 1)
+
+    mpc.launch(main, protocol="aby3", parties=3, transport="mem")  # [array([7., -1.])] * 3
+
+Protocols: ``aby3`` (three parties, replicated secret sharing over Z_2^64, semi-honest with
+an honest majority). Numbers are fixed point with 18 fractional bits by default.
+"""
+
+from trustroom.mpc._array import SecretArray
+from trustroom.mpc._context import Context
+from trustroom.mpc._errors import InputOutOfRange, MpcError, PeerLost, PeerTimeout, ProtocolError
+from trustroom.mpc._functions import exp, maximum, minimum, relu, sigmoid, where
+from trustroom.mpc._launch import ScriptMain, launch
+
+__all__ = [
+    "Context",
+    "InputOutOfRange",
+    "MpcError",
+    "PeerLost",
+    "PeerTimeout",
+    "ProtocolError",
+    "ScriptMain",
+    "SecretArray",
+    "exp",
+    "launch",
+    "maximum",
+    "minimum",
+    "relu",
+    "sigmoid",
+    "where",
+]

@@ -1,0 +1,324 @@
+"""Three-party replicated secret sharing over Z_2^64 (ABY3, semi-honest, honest majority).
+
+A secret x is split as x = x_0 + x_1 + x_2; party i holds the pair (x_i, x_{i+1}), indices
+modulo 3, as a ``(2, *shape)`` array. One party's pair is uniformly random and says nothing
+about x; any two parties together can open it. Security holds while no two parties collude
+and every party follows the protocol (semi-honest): a party that deviates can falsify the
+result without being detected.
+
+Randomness that parties must agree on comes from seeds: seed K_j is known to parties j-1 and
+j, so party i holds K_i and K_{i+1} and draws them in step with its neighbours. From them, a
+zero-sharing (alpha_i = F(K_i) - F(K_{i+1})) and random sharings cost no messages.
+
+Costs per element, per party: input 1 round, the owner sends 2 elements; reveal 1 round, 1
+element; integer multiplication 1 round, 1 element; fixed-point multiplication (with
+truncation) 2 rounds, 2 elements (4 for party 2).
+
+Truncation (ABY3 section 5.1.2 with a known most significant bit, as in Escudero et al.,
+"Improved primitives for MPC over mixed arithmetic-binary circuits", CRYPTO 2020): party 2
+deals a random r with shares of its top bit and of its lower 63 bits shifted right, parties
+0 and 1 open c = v + 2^62 + r, and the shift of c is corrected by the dealt shares and by
+the top bit of c. With |v| < 2^62 the result is floor(v / 2^d) or one more (the borrow
+between the low bits of c and r is not computed): it differs from v / 2^d by at most one
+unit in the last place, for every element. There is no rare large error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+from trustroom.mpc import _ring
+from trustroom.mpc._errors import ProtocolError
+from trustroom.mpc._prg import SEED_BYTES, Stream
+from trustroom.mpc._ring import Ring
+from trustroom.mpc._transport import Transport
+
+__all__ = ["Aby3"]
+
+Shares = Ring  # (2, *shape): this party's pair
+
+_OFFSET_BITS = 62
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _wrapping(method: F) -> F:
+    """Ring arithmetic wraps by design: keep numpy from warning about it on 0-d values."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with np.errstate(over="ignore"):
+            return method(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]  # v + 2^62 is positive with a zero top bit while |v| < 2^62
+
+
+class Aby3:
+    """The protocol as seen by one party; every method is called by all three in step."""
+
+    name = "aby3"
+    parties = 3
+
+    def __init__(self, transport: Transport) -> None:
+        if transport.parties != 3:
+            raise ProtocolError(f"ABY3 runs with 3 parties, not {transport.parties}")
+        self.transport = transport
+        self.rank = transport.rank
+        self.next = (self.rank + 1) % 3
+        self.prev = (self.rank - 1) % 3
+        self.rounds = 0
+        own = os.urandom(SEED_BYTES)  # K_rank, shared with the previous party
+        transport.send(self.prev, own)
+        theirs = bytes(transport.recv(self.next))
+        self._rounds(1)
+        self._own = Stream(own)  # K_rank
+        self._next = Stream(theirs)  # K_{rank+1}
+
+    def _rounds(self, count: int) -> None:
+        self.rounds += count
+
+    def _send(self, to: int, array: Ring) -> None:
+        self.transport.send(to, np.ascontiguousarray(array).data.cast("B"))
+
+    def _recv(self, frm: int, shape: tuple[int, ...]) -> Ring:
+        data = self.transport.recv(frm)
+        ring = np.frombuffer(data, dtype=np.uint64)
+        if ring.size != int(np.prod(shape, dtype=np.int64)):
+            raise ProtocolError(
+                f"party {frm} sent {ring.size} elements where {shape} were expected: "
+                "the parties are not running the same computation"
+            )
+        return ring.reshape(shape)
+
+    def _key(self, j: int) -> Stream:
+        """Seed K_j's stream (this party holds K_rank and K_{rank+1})."""
+        return self._own if j % 3 == self.rank else self._next
+
+    def zero(self, shape: tuple[int, ...]) -> Ring:
+        """This party's term of a fresh additive sharing of zero."""
+        return self._own.ring(shape) - self._next.ring(shape)
+
+    # -- moving values in and out ---------------------------------------------------------
+
+    @_wrapping
+    def share(self, owner: int, value: Ring | None, shape: tuple[int, ...]) -> Shares:
+        """Secret-share ``value``, known to ``owner`` only (the others pass None)."""
+        if self.rank == owner:
+            assert value is not None
+            first = self._key(owner).ring(shape)
+            second = self._key(owner + 1).ring(shape)
+            last = value - first - second
+            self._send(self.next, last)
+            self._send(self.prev, last)
+            pair = (first, second)
+        elif self.rank == (owner + 1) % 3:
+            pair = (self._key(owner + 1).ring(shape), self._recv(owner, shape))
+        else:
+            pair = (self._recv(owner, shape), self._key(owner).ring(shape))
+        self._rounds(1)
+        return np.stack(pair)
+
+    @_wrapping
+    def reveal(self, x: Shares) -> Ring:
+        """Open ``x`` to every party."""
+        self._send(self.next, x[0])
+        missing = self._recv(self.prev, x.shape[1:])
+        self._rounds(1)
+        opened: Ring = x[0] + x[1] + missing
+        return opened
+
+    # -- linear operations (local) ----------------------------------------------------------
+
+    @_wrapping
+    def add_public(self, x: Shares, c: Ring) -> Shares:
+        """x + c: the public c goes into component x_0 (held by parties 0 and 2)."""
+        out = x + np.zeros_like(c)  # broadcast to the result's shape, as a fresh array
+        if self.rank == 0:
+            out[0] += c
+        elif self.rank == 2:
+            out[1] += c
+        return out
+
+    # -- multiplication ---------------------------------------------------------------------
+
+    @staticmethod
+    def _pair(shape: tuple[int, ...]) -> Shares:
+        return np.empty((2, *shape), dtype=np.uint64)
+
+    def _reshare(self, out: Shares) -> Shares:
+        """From an additive 3-of-3 sharing (this party's term in ``out[0]``) to the replicated
+        one: ``out[1]`` receives the next party's term."""
+        self._send(self.prev, out[0])
+        out[1] = self._recv(self.next, out.shape[1:])
+        self._rounds(1)
+        return out
+
+    def _product_term(self, x: Shares, y: Shares, out: Ring) -> Ring:
+        """This party's masked term of x * y: x_i y_i + x_i y_{i+1} + x_{i+1} y_i + alpha_i."""
+        np.multiply(x[0], y[0] + y[1], out=out)
+        out += x[1] * y[0]
+        out += self.zero(out.shape)
+        return out
+
+    @_wrapping
+    def mul(self, x: Shares, y: Shares) -> Shares:
+        """x * y element-wise (broadcasting), exact in the ring."""
+        out = self._pair(np.broadcast_shapes(x.shape[1:], y.shape[1:]))
+        self._product_term(x, y, out[0, ...])
+        return self._reshare(out)
+
+    @_wrapping
+    def matmul(self, x: Shares, y: Shares) -> Shares:
+        """x @ y for 2-D operands, exact in the ring; one element per output per party."""
+        z = _ring.matmul(x[0], y[0] + y[1]) + _ring.matmul(x[1], y[0])
+        out = self._pair(z.shape)
+        np.add(z, self.zero(z.shape), out=out[0, ...])
+        return self._reshare(out)
+
+    @_wrapping
+    def mul_trunc(self, x: Shares, y: Shares, bits: int) -> Shares:
+        """x * y / 2^bits (fixed-point multiplication)."""
+        shape = np.broadcast_shapes(x.shape[1:], y.shape[1:])
+        return self._truncate(self._product_term(x, y, self._pair(shape)[0, ...]), bits)
+
+    @_wrapping
+    def matmul_trunc(self, x: Shares, y: Shares, bits: int) -> Shares:
+        """x @ y / 2^bits (fixed-point matrix product)."""
+        z = _ring.matmul(x[0], y[0] + y[1]) + _ring.matmul(x[1], y[0])
+        return self._truncate(z + self.zero(z.shape), bits)
+
+    @_wrapping
+    def trunc(self, x: Shares, bits: int) -> Shares:
+        """x / 2^bits (after a product with a public fixed-point number)."""
+        return self._truncate(x[0] + self.zero(x.shape[1:]), bits)
+
+    def _truncate(self, z: Ring, bits: int) -> Shares:
+        """v / 2^bits as a replicated sharing, from this party's masked term z of an additive
+        sharing of v; see the module documentation."""
+        if not 0 < bits < _OFFSET_BITS:
+            raise ValueError(f"truncation by {bits} bits is out of range")
+        shape = z.shape
+        d = np.uint64(bits)
+        offset = np.uint64(1 << _OFFSET_BITS)
+        if self.rank == 2:
+            r0 = self._key(0).ring(shape)
+            low0, msb0 = self._key(0).ring(shape), self._key(0).ring(shape)
+            r = r0 + self._key(2).ring(shape)
+            low = (r & np.uint64((1 << 63) - 1)) >> d
+            dealt = np.stack((z, low - low0, (r >> np.uint64(63)) - msb0))
+            self._send(0, z)
+            self._send(1, dealt)
+            y2 = self._recv(1, shape)
+            y0 = self._recv(0, shape)
+            self._rounds(2)
+            return np.stack((y2, y0))
+        if self.rank == 0:
+            r_share = self._key(0).ring(shape)
+            low, msb = self._key(0).ring(shape), self._key(0).ring(shape)
+            mine = z + r_share + offset
+            self._send(1, mine)
+            opened = mine + self._recv(1, shape) + self._recv(2, shape)
+        else:
+            r_share = self._key(2).ring(shape)
+            mine = z + r_share
+            self._send(0, mine)
+            from_dealer = self._recv(2, (3, *shape))
+            opened = mine + self._recv(0, shape) + from_dealer[0]
+            low, msb = from_dealer[1], from_dealer[2]
+        # The wrap of v' + r past 2^64 happened iff r's top bit is set and c's is not.
+        wrapped = (np.uint64(1) - (opened >> np.uint64(63))) << (np.uint64(64) - d)
+        u = msb * (wrapped - (np.uint64(1) << (np.uint64(63) - d))) - low
+        if self.rank == 0:
+            u += (opened >> d) - np.uint64(1 << (_OFFSET_BITS - bits))
+        m, n = self._key(1).ring(shape), self._key(1).ring(shape)
+        if self.rank == 0:
+            self._send(2, u - m)
+            pair = (u - m, m + n)
+        else:
+            self._send(2, u - n)
+            pair = (m + n, u - n)
+        self._rounds(2)
+        return np.stack(pair)
+
+    # -- comparison: the top bit through a boolean adder -------------------------------------
+
+    def _component(self, value: Ring, j: int) -> Shares:
+        """A sharing whose component j is ``value`` (known to parties j-1 and j) and the
+        others 0: free, for arithmetic and boolean sharings alike."""
+        zeros = np.zeros_like(value)
+        if self.rank == j % 3:
+            return np.stack((value, zeros))
+        if self.rank == (j - 1) % 3:
+            return np.stack((zeros, value))
+        return np.stack((zeros, zeros))
+
+    def _ands(self, *pairs: tuple[Shares, Shares]) -> list[Shares]:
+        """Bitwise ANDs of boolean (XOR) sharings of one shape, all in one round and one
+        message: a word per party per AND."""
+        shape = pairs[0][0].shape[1:]
+        out = self._pair((len(pairs), *shape))
+        for k, (x, y) in enumerate(pairs):
+            term = out[0, k : k + 1].reshape(shape)  # a view, 0-d arrays included
+            np.bitwise_xor(y[0], y[1], out=term)
+            term &= x[0]
+            term ^= x[1] & y[0]
+            term ^= self._own.ring(shape)
+            term ^= self._next.ring(shape)
+        self._reshare(out)
+        return [out[:, k] for k in range(len(pairs))]
+
+    def _boolean_input(self, owner: int, value: Ring | None, shape: tuple[int, ...]) -> Shares:
+        """A boolean sharing of ``owner``'s words (as :meth:`share`, with XOR)."""
+        if self.rank == owner:
+            assert value is not None
+            first = self._key(owner).ring(shape)
+            second = self._key(owner + 1).ring(shape)
+            last = value ^ first ^ second
+            self._send(self.next, last)
+            self._send(self.prev, last)
+            return np.stack((first, second))
+        if self.rank == (owner + 1) % 3:
+            return np.stack((self._key(owner + 1).ring(shape), self._recv(owner, shape)))
+        return np.stack((self._recv(owner, shape), self._key(owner).ring(shape)))
+
+    def _held(self, x: Shares, j: int) -> Ring:
+        """Component j of x where this party holds it, zeros elsewhere."""
+        position = {j % 3: 0, (j - 1) % 3: 1}.get(self.rank)
+        component: Ring = x[position] if position is not None else np.zeros_like(x[0])
+        return component
+
+    @_wrapping
+    def msb(self, x: Shares) -> Shares:
+        """The top bit of x (1 where x is negative), as an integer 0/1 sharing.
+
+        Party 0 knows u = x_0 + x_1 and shares it as bits; x = u + x_2 is then added by a
+        Kogge-Stone carry tree on 64-bit words (every element's 64 bit positions at once):
+        the sharing of u, one AND round for the generate bits, six for the prefix, and two
+        to bring the bit back to arithmetic shares: 10 rounds, 19 words per party at most.
+        """
+        shape = x.shape[1:]
+        u = self._boolean_input(0, x[0] + x[1] if self.rank == 0 else None, shape)
+        self._rounds(1)
+        v = self._component(self._held(x, 2), 2)
+        first_propagate = propagate = u ^ v
+        (generate,) = self._ands((u, v))
+        for k in (1, 2, 4, 8, 16, 32):
+            shift = np.uint64(k)
+            carried, propagate = self._ands(
+                (propagate, generate << shift), (propagate, propagate << shift)
+            )
+            generate = generate ^ carried
+        top = (first_propagate ^ (generate << np.uint64(1))) >> np.uint64(63)
+        return self._bit_to_arithmetic(top)
+
+    def _bit_to_arithmetic(self, b: Shares) -> Shares:
+        """Boolean shares of one bit (0/1 words) to arithmetic shares: b = t XOR b_2 with
+        t = b_0 XOR b_1 known to party 0, so b = t + b_2 - 2 t b_2."""
+        shape = b.shape[1:]
+        t = self.share(0, (b[0] ^ b[1]) if self.rank == 0 else None, shape)
+        b2 = self._component(self._held(b, 2), 2)
+        return t + b2 - np.uint64(2) * self.mul(t, b2)
