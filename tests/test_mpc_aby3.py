@@ -242,14 +242,17 @@ def test_comparisons_and_what_is_built_on_them_are_exact(pairs: list[tuple[float
     assert got[0].dtype == np.int64  # comparisons give integer 0/1 arrays
 
 
-def test_a_comparison_costs_ten_rounds() -> None:
-    def main(ctx: Context) -> Any:
-        a = ctx.input(0, np.arange(100.0) if ctx.rank == 0 else None)
-        before = ctx.stats()["rounds"]
-        _ = a < 50.0
-        return ctx.stats()["rounds"] - before
+def test_a_comparison_costs_ten_rounds_and_the_words_documented() -> None:
+    size = 100
 
-    assert run(main) == [10, 10, 10]
+    def main(ctx: Context) -> Any:
+        a = ctx.input(0, np.arange(float(size)) if ctx.rank == 0 else None)
+        before = ctx.stats()
+        _ = a < 50.0
+        after = ctx.stats()
+        return after["rounds"] - before["rounds"], after["bytes_sent"] - before["bytes_sent"]
+
+    assert run(main) == [(10, 18 * 8 * size), (10, 14 * 8 * size), (10, 14 * 8 * size)]
 
 
 def test_exp_and_sigmoid_within_their_stated_errors() -> None:

@@ -298,7 +298,8 @@ class Aby3:
         Party 0 knows u = x_0 + x_1 and shares it as bits; x = u + x_2 is then added by a
         Kogge-Stone carry tree on 64-bit words (every element's 64 bit positions at once):
         the sharing of u, one AND round for the generate bits, six for the prefix, and two
-        to bring the bit back to arithmetic shares: 10 rounds, 19 words per party at most.
+        to bring the bit back to arithmetic shares: 10 rounds, 18 words sent by party 0 and 14 by
+        the others.
         """
         shape = x.shape[1:]
         u = self._boolean_input(0, x[0] + x[1] if self.rank == 0 else None, shape)
