@@ -12,12 +12,12 @@ zero-sharing (alpha_i = F(K_i) - F(K_{i+1})) and random sharings cost no message
 
 Costs per element, per party: input 1 round, the owner sends 2 elements; reveal 1 round, 1
 element; integer multiplication 1 round, 1 element; fixed-point multiplication (with
-truncation) 2 rounds, 2 elements (4 for party 2).
+truncation) 2 rounds, 2 elements (4 for the truncation's dealer, a role that rotates).
 
 Truncation (ABY3 section 5.1.2 with a known most significant bit, as in Escudero et al.,
-"Improved primitives for MPC over mixed arithmetic-binary circuits", CRYPTO 2020): party 2
-deals a random r with shares of its top bit and of its lower 63 bits shifted right, parties
-0 and 1 open c = v + 2^62 + r, and the shift of c is corrected by the dealt shares and by
+"Improved primitives for MPC over mixed arithmetic-binary circuits", CRYPTO 2020): one party
+deals a random r with shares of its top bit and of its lower 63 bits shifted right, the
+other two open c = v + 2^62 + r, and the shift of c is corrected by the dealt shares and by
 the top bit of c. With |v| < 2^62 the result is floor(v / 2^d) or one more (the borrow
 between the low bits of c and r is not computed): it differs from v / 2^d by at most one
 unit in the last place, for every element. There is no rare large error.
@@ -71,6 +71,7 @@ class Aby3:
         self.next = (self.rank + 1) % 3
         self.prev = (self.rank - 1) % 3
         self.rounds = 0
+        self._truncations = 0
         own = os.urandom(SEED_BYTES)  # K_rank, shared with the previous party
         transport.send(self.prev, own)
         theirs = bytes(transport.recv(self.next))
@@ -198,48 +199,53 @@ class Aby3:
 
     def _truncate(self, z: Ring, bits: int) -> Shares:
         """v / 2^bits as a replicated sharing, from this party's masked term z of an additive
-        sharing of v; see the module documentation."""
+        sharing of v; see the module documentation. The dealer, which sends twice what the
+        others send, changes from one call to the next so that no party carries it all."""
         if not 0 < bits < _OFFSET_BITS:
             raise ValueError(f"truncation by {bits} bits is out of range")
         shape = z.shape
         d = np.uint64(bits)
-        offset = np.uint64(1 << _OFFSET_BITS)
-        if self.rank == 2:
-            r0 = self._key(0).ring(shape)
-            low0, msb0 = self._key(0).ring(shape), self._key(0).ring(shape)
-            r = r0 + self._key(2).ring(shape)
+        dealer = self._truncations % 3
+        self._truncations += 1
+        first, second = (dealer + 1) % 3, (dealer + 2) % 3  # they open v + 2^62 + r
+        # Seeds: K_first is the dealer's and the first opener's, K_dealer the dealer's and the
+        # second opener's, K_second the two openers' (unknown to the dealer).
+        if self.rank == dealer:
+            r0 = self._key(first).ring(shape)
+            low0, msb0 = self._key(first).ring(shape), self._key(first).ring(shape)
+            r = r0 + self._key(dealer).ring(shape)
             low = (r & np.uint64((1 << 63) - 1)) >> d
             dealt = np.stack((z, low - low0, (r >> np.uint64(63)) - msb0))
-            self._send(0, z)
-            self._send(1, dealt)
-            y2 = self._recv(1, shape)
-            y0 = self._recv(0, shape)
+            self._send(first, z)
+            self._send(second, dealt)
+            mine_next = self._recv(second, shape)
+            following = self._recv(first, shape)
             self._rounds(2)
-            return np.stack((y2, y0))
-        if self.rank == 0:
-            r_share = self._key(0).ring(shape)
-            low, msb = self._key(0).ring(shape), self._key(0).ring(shape)
-            mine = z + r_share + offset
-            self._send(1, mine)
-            opened = mine + self._recv(1, shape) + self._recv(2, shape)
+            return np.stack((mine_next, following))
+        if self.rank == first:
+            r_share = self._key(first).ring(shape)
+            low, msb = self._key(first).ring(shape), self._key(first).ring(shape)
+            mine = z + r_share + np.uint64(1 << _OFFSET_BITS)
+            self._send(second, mine)
+            opened = mine + self._recv(second, shape) + self._recv(dealer, shape)
         else:
-            r_share = self._key(2).ring(shape)
+            r_share = self._key(dealer).ring(shape)
             mine = z + r_share
-            self._send(0, mine)
-            from_dealer = self._recv(2, (3, *shape))
-            opened = mine + self._recv(0, shape) + from_dealer[0]
+            self._send(first, mine)
+            from_dealer = self._recv(dealer, (3, *shape))
+            opened = mine + self._recv(first, shape) + from_dealer[0]
             low, msb = from_dealer[1], from_dealer[2]
         # The wrap of v' + r past 2^64 happened iff r's top bit is set and c's is not.
         wrapped = (np.uint64(1) - (opened >> np.uint64(63))) << (np.uint64(64) - d)
         u = msb * (wrapped - (np.uint64(1) << (np.uint64(63) - d))) - low
-        if self.rank == 0:
+        if self.rank == first:
             u += (opened >> d) - np.uint64(1 << (_OFFSET_BITS - bits))
-        m, n = self._key(1).ring(shape), self._key(1).ring(shape)
-        if self.rank == 0:
-            self._send(2, u - m)
+        m, n = self._key(second).ring(shape), self._key(second).ring(shape)
+        if self.rank == first:
+            self._send(dealer, u - m)
             pair = (u - m, m + n)
         else:
-            self._send(2, u - n)
+            self._send(dealer, u - n)
             pair = (m + n, u - n)
         self._rounds(2)
         return np.stack(pair)
