@@ -42,7 +42,7 @@ __all__ = ["Aby3"]
 
 Shares = Ring  # (2, *shape): this party's pair
 
-_OFFSET_BITS = 62
+_OFFSET_BITS = 62  # v + 2^62 is positive with a zero top bit while |v| < 2^62
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -54,7 +54,7 @@ def _wrapping(method: F) -> F:
         with np.errstate(over="ignore"):
             return method(*args, **kwargs)
 
-    return wrapper  # type: ignore[return-value]  # v + 2^62 is positive with a zero top bit while |v| < 2^62
+    return wrapper  # type: ignore[return-value]
 
 
 class Aby3:
@@ -108,11 +108,19 @@ class Aby3:
     @_wrapping
     def share(self, owner: int, value: Ring | None, shape: tuple[int, ...]) -> Shares:
         """Secret-share ``value``, known to ``owner`` only (the others pass None)."""
+        return self._input(owner, value, shape, boolean=False)
+
+    def _input(
+        self, owner: int, value: Ring | None, shape: tuple[int, ...], *, boolean: bool
+    ) -> Shares:
+        """The owner's components x_owner and x_owner+1 come from the seeds it shares with
+        its neighbours; it sends both the third, so that the sum (or XOR, for a boolean
+        sharing) is ``value``."""
         if self.rank == owner:
             assert value is not None
             first = self._key(owner).ring(shape)
             second = self._key(owner + 1).ring(shape)
-            last = value - first - second
+            last = value ^ first ^ second if boolean else value - first - second
             self._send(self.next, last)
             self._send(self.prev, last)
             pair = (first, second)
@@ -172,12 +180,18 @@ class Aby3:
         self._product_term(x, y, out[0, ...])
         return self._reshare(out)
 
+    def _matmul_term(self, x: Shares, y: Shares) -> Ring:
+        """This party's masked term of x @ y (as :meth:`_product_term`, for matrices)."""
+        z = _ring.matmul(x[0], y[0] + y[1]) + _ring.matmul(x[1], y[0])
+        z += self.zero(z.shape)
+        return z
+
     @_wrapping
     def matmul(self, x: Shares, y: Shares) -> Shares:
         """x @ y for 2-D operands, exact in the ring; one element per output per party."""
-        z = _ring.matmul(x[0], y[0] + y[1]) + _ring.matmul(x[1], y[0])
+        z = self._matmul_term(x, y)
         out = self._pair(z.shape)
-        np.add(z, self.zero(z.shape), out=out[0, ...])
+        out[0] = z
         return self._reshare(out)
 
     @_wrapping
@@ -189,8 +203,7 @@ class Aby3:
     @_wrapping
     def matmul_trunc(self, x: Shares, y: Shares, bits: int) -> Shares:
         """x @ y / 2^bits (fixed-point matrix product)."""
-        z = _ring.matmul(x[0], y[0] + y[1]) + _ring.matmul(x[1], y[0])
-        return self._truncate(z + self.zero(z.shape), bits)
+        return self._truncate(self._matmul_term(x, y), bits)
 
     @_wrapping
     def trunc(self, x: Shares, bits: int) -> Shares:
@@ -252,15 +265,14 @@ class Aby3:
 
     # -- comparison: the top bit through a boolean adder -------------------------------------
 
-    def _component(self, value: Ring, j: int) -> Shares:
-        """A sharing whose component j is ``value`` (known to parties j-1 and j) and the
-        others 0: free, for arithmetic and boolean sharings alike."""
-        zeros = np.zeros_like(value)
-        if self.rank == j % 3:
-            return np.stack((value, zeros))
-        if self.rank == (j - 1) % 3:
-            return np.stack((zeros, value))
-        return np.stack((zeros, zeros))
+    def _component(self, x: Shares, j: int) -> Shares:
+        """A sharing of x's component j alone (known to parties j-1 and j), the others 0:
+        free, for arithmetic and boolean sharings alike."""
+        only = np.zeros_like(x)
+        position = {j % 3: 0, (j - 1) % 3: 1}.get(self.rank)
+        if position is not None:
+            only[position] = x[position]
+        return only
 
     def _ands(self, *pairs: tuple[Shares, Shares]) -> list[Shares]:
         """Bitwise ANDs of boolean (XOR) sharings of one shape, all in one round and one
@@ -277,26 +289,6 @@ class Aby3:
         self._reshare(out)
         return [out[:, k] for k in range(len(pairs))]
 
-    def _boolean_input(self, owner: int, value: Ring | None, shape: tuple[int, ...]) -> Shares:
-        """A boolean sharing of ``owner``'s words (as :meth:`share`, with XOR)."""
-        if self.rank == owner:
-            assert value is not None
-            first = self._key(owner).ring(shape)
-            second = self._key(owner + 1).ring(shape)
-            last = value ^ first ^ second
-            self._send(self.next, last)
-            self._send(self.prev, last)
-            return np.stack((first, second))
-        if self.rank == (owner + 1) % 3:
-            return np.stack((self._key(owner + 1).ring(shape), self._recv(owner, shape)))
-        return np.stack((self._recv(owner, shape), self._key(owner).ring(shape)))
-
-    def _held(self, x: Shares, j: int) -> Ring:
-        """Component j of x where this party holds it, zeros elsewhere."""
-        position = {j % 3: 0, (j - 1) % 3: 1}.get(self.rank)
-        component: Ring = x[position] if position is not None else np.zeros_like(x[0])
-        return component
-
     @_wrapping
     def msb(self, x: Shares) -> Shares:
         """The top bit of x (1 where x is negative), as an integer 0/1 sharing.
@@ -308,9 +300,8 @@ class Aby3:
         the others.
         """
         shape = x.shape[1:]
-        u = self._boolean_input(0, x[0] + x[1] if self.rank == 0 else None, shape)
-        self._rounds(1)
-        v = self._component(self._held(x, 2), 2)
+        u = self._input(0, x[0] + x[1] if self.rank == 0 else None, shape, boolean=True)
+        v = self._component(x, 2)
         first_propagate = propagate = u ^ v
         (generate,) = self._ands((u, v))
         for k in (1, 2, 4, 8, 16, 32):
@@ -327,5 +318,5 @@ class Aby3:
         t = b_0 XOR b_1 known to party 0, so b = t + b_2 - 2 t b_2."""
         shape = b.shape[1:]
         t = self.share(0, (b[0] ^ b[1]) if self.rank == 0 else None, shape)
-        b2 = self._component(self._held(b, 2), 2)
+        b2 = self._component(b, 2)
         return t + b2 - np.uint64(2) * self.mul(t, b2)

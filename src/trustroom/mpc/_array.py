@@ -147,19 +147,16 @@ class SecretArray:
 
     # -- comparison ---------------------------------------------------------------------------
 
-    def _difference_sign(self, other: SecretArray | Public) -> SecretArray:
-        """1 where self < other, else 0 (the top bit of the difference)."""
-        difference = self - other
-        return self._new(self.ctx.protocol.msb(difference.shares), False)
+    def _negative(self, value: SecretArray) -> SecretArray:
+        """1 where ``value`` is negative, else 0 (its top bit)."""
+        return self._new(self.ctx.protocol.msb(value.shares), False)
 
     # numpy arrays on the other side define the reflected operators too (mypy: overlapping).
     def __lt__(self, other: SecretArray | Public) -> SecretArray:  # type: ignore[misc]
-        return self._difference_sign(other)
+        return self._negative(self - other)
 
     def __gt__(self, other: SecretArray | Public) -> SecretArray:  # type: ignore[misc]
-        return (-self)._difference_sign(
-            -other if isinstance(other, SecretArray) else -np.asarray(other)
-        )
+        return self._negative(other - self)
 
     def __le__(self, other: SecretArray | Public) -> SecretArray:  # type: ignore[misc]
         return 1 - (self > other)

@@ -10,7 +10,7 @@ __all__ = ["exp", "maximum", "minimum", "relu", "sigmoid", "where"]
 def where(condition: SecretArray, x: SecretArray | Public, y: SecretArray | Public) -> SecretArray:
     """``x`` where ``condition`` (a secret 0/1 array, as comparisons give) is 1, else ``y``:
     one multiplication."""
-    return condition * (x - y) + y if isinstance(x, SecretArray) else condition * (-(y - x)) + y
+    return condition * (x - y) + y
 
 
 def relu(x: SecretArray) -> SecretArray:

@@ -154,22 +154,24 @@ def _in_processes(main: Main, protocol: str, parties: int, timeout: float, bits:
     try:
         while len(results) + len(errors) < parties:
             try:
-                rank, ok, value = out.get(timeout=0.5)
-            except queue.Empty:
-                for rank, process in enumerate(processes):
-                    if not process.is_alive() and rank not in results and rank not in errors:
-                        # It may have reported just before it ended: look once more.
-                        try:
-                            reported = out.get(timeout=0.5)
-                        except queue.Empty:
-                            errors[rank] = PeerLost(
-                                f"party {rank} ended (exit code {process.exitcode}) "
-                                "without a result"
-                            )
-                            continue
-                        _record(reported, results, errors)
+                _record(out.get(timeout=0.5), results, errors)
                 continue
-            _record((rank, ok, value), results, errors)
+            except queue.Empty:
+                pass
+            ended = [
+                rank for rank, process in enumerate(processes)
+                if not process.is_alive() and rank not in results and rank not in errors
+            ]  # fmt: skip
+            if not ended:
+                continue
+            try:  # one may have reported just before it ended
+                _record(out.get(timeout=0.5), results, errors)
+            except queue.Empty:
+                for rank in ended:
+                    errors[rank] = PeerLost(
+                        f"party {rank} ended (exit code {processes[rank].exitcode}) "
+                        "without a result"
+                    )
     finally:
         for process in processes:
             process.join(timeout=5)

@@ -32,9 +32,10 @@ def encode(values: npt.ArrayLike, frac_bits: int) -> Ring:
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise InputOutOfRange("an input holds NaN or infinity, which fixed point cannot")
     limit = _INPUT_LIMIT / 2**frac_bits
-    if array.size and float(np.max(np.abs(array.astype(np.float64)))) >= limit:
+    largest = float(np.max(np.abs(array.astype(np.float64)))) if array.size else 0.0
+    if largest >= limit:
         raise InputOutOfRange(
-            f"an input has magnitude {float(np.max(np.abs(array.astype(np.float64)))):g}; "
+            f"an input has magnitude {largest:g}; "
             f"with {frac_bits} fractional bits inputs must stay below {limit:g}"
         )
     if array.dtype.kind == "f":
