@@ -115,6 +115,16 @@ def test_collateral_is_reissued_when_stale(platform: SimPlatform) -> None:
     assert Verifier(trust_sim=True).verify(quote, collateral=fresh, at=later).verified
 
 
+def test_the_collateral_file_is_parsed_once_per_version(platform: SimPlatform) -> None:
+    first = platform.collateral()
+    assert platform.collateral() is first  # the file did not change: no second parse
+    later = datetime.now(UTC) + timedelta(days=90)
+    fresh = platform.collateral(later)  # stale at `later`: issued anew, the file replaced
+    again = platform.collateral(later)
+    assert again == fresh and again is not first
+    assert platform.collateral(later) is again
+
+
 def test_sealing_keys_follow_the_policy(platform: SimPlatform) -> None:
     def key(
         workload: SimWorkload, policy: SealPolicy, svn: int | None = None, label: bytes = b"k"

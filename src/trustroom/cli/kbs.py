@@ -60,6 +60,10 @@ def serve(
         help="Threads per worker for database and crypto work; 0 runs it on the event loop "
         "(least CPU, but a slow database stalls the worker).",
     ),
+    access_log: bool = typer.Option(
+        False, "--access-log",
+        help="Log every HTTP request (decisions are logged either way).",
+    ),
 ) -> None:  # fmt: skip
     """Serve the broker over HTTP with uvicorn."""
     import uvicorn
@@ -82,7 +86,9 @@ def serve(
     # uvloop turns Nagle off on every connection (asyncio leaves it on in worker processes,
     # uvicorn #3149: each keep-alive response would wait 40 ms for a delayed ACK).
     if workers == 1:
-        uvicorn.run(app, host=host, port=port, http="httptools", loop="uvloop")
+        uvicorn.run(
+            app, host=host, port=port, http="httptools", loop="uvloop", access_log=access_log
+        )
         return
     os.environ[_SERVE_SETTINGS] = json.dumps(settings)
     uvicorn.run(
@@ -93,6 +99,7 @@ def serve(
         port=port,
         http="httptools",
         loop="uvloop",
+        access_log=access_log,
     )
 
 

@@ -114,13 +114,32 @@ def _sqlite_write_ahead_log(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _pool_options(url: str) -> dict[str, int]:
-    # SQLAlchemy's default pool (5, overflow 10) is smaller than the server's 40 handler
-    # threads, which then queue for a connection. SQLite keeps it: its writers take turns on
-    # one lock, and more connections only make them wait past busy_timeout.
-    if sa.engine.make_url(url).get_backend_name() == "sqlite":
-        return {}
-    return {"pool_size": 20, "max_overflow": 20}
+def _postgresql_asynchronous_commit(connection: Any, _record: Any) -> None:
+    # The same trade as SQLite's synchronous=NORMAL, for the protocol steps' connections only:
+    # a commit returns before its WAL record is flushed (half a millisecond a step here). A
+    # crash of the database server may lose the last sessions, never corrupt the rest;
+    # admin writes keep synchronous commits.
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+
+
+def _engine(url: str, *, serving: bool = False) -> sa.Engine:
+    options: dict[str, Any] = {}
+    if serving:
+        # In autocommit for good: switching a pooled connection to autocommit and back
+        # cost more than a protocol step's statements.
+        options = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None}
+    if sa.engine.make_url(url).get_backend_name() != "sqlite":
+        # Enough connections for a worker's handler threads without queueing for one. SQLite
+        # keeps SQLAlchemy's default: its writers take turns on one lock, and more
+        # connections only make them wait past busy_timeout.
+        options |= {"pool_size": 20, "max_overflow": 20}
+    engine = sa.create_engine(url, **options)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
+    elif serving and engine.dialect.name == "postgresql":
+        sa.event.listen(engine, "connect", _postgresql_asynchronous_commit)
+    return engine
 
 
 @contextmanager
@@ -136,16 +155,24 @@ def _answering() -> Iterator[None]:
 
 
 class KbsStore:
-    """The broker's tables on one SQLAlchemy engine; creates them if missing."""
+    """The broker's tables on one SQLAlchemy engine; creates them if missing.
+
+    ``serving_engine`` is the one protocol steps use (:meth:`serving`): the same database,
+    its own connections, in autocommit.
+    """
 
     def __init__(self, url: str | None = None, *, engine: sa.Engine | None = None) -> None:
+        # Protocol steps run on connections of their own (see _engine), unless the engine is
+        # given or a second one would not reach the same data (an in-memory database).
+        serving: sa.Engine | None = None
         if engine is None:
             url = url or default_database_url()
             if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, **_pool_options(url))
-            if engine.dialect.name == "sqlite":
-                sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
+            engine = _engine(url)
+            if engine.url.database not in (None, "", ":memory:"):
+                serving = _engine(url, serving=True)
+        self.serving_engine = serving or engine.execution_options(isolation_level="AUTOCOMMIT")
         self.engine = engine
         self._held = threading.local()
         with _answering():
@@ -265,8 +292,8 @@ class KbsStore:
         if getattr(self._held, "connection", None) is not None:
             yield
             return
-        with _answering(), self.engine.connect() as db:
-            self._held.connection = db.execution_options(isolation_level="AUTOCOMMIT")
+        with _answering(), self.serving_engine.connect() as db:
+            self._held.connection = db
             try:
                 yield
             finally:

@@ -210,7 +210,7 @@ class SimPlatform:
         when = at or datetime.now(UTC)
         path = self.directory / "collateral.json"
         try:
-            stored = DcapCollateral.from_dcap_qvl_json(path.read_bytes())
+            stored = _published_collateral(path)
             issued, until = _window(stored)
             if issued <= when <= until:
                 return stored
@@ -362,19 +362,36 @@ class SimAttester:
 def sim_collateral(at: datetime | None = None) -> DcapCollateral:
     """This host's simulated platform collateral (see :meth:`SimPlatform.collateral`).
 
-    Verifiers call this per connection: the published file is read, and the platform (its
-    keys) loaded only when the collateral must be issued anew.
+    Verifiers call this per connection: the published file is parsed once per version of it
+    (a broker attests every client against it), and the platform (its keys) loaded only when
+    the collateral must be issued anew.
     """
     when = at or datetime.now(UTC)
     path = trustroom_home() / "sim" / "collateral.json"
     try:
-        published = DcapCollateral.from_dcap_qvl_json(path.read_bytes())
+        published = _published_collateral(path)
         issued, until = _window(published)
         if issued <= when <= until:
             return published
     except (OSError, EvidenceError, ValueError, KeyError, TypeError):
         pass
     return SimPlatform.default().collateral(when)
+
+
+_parsed: dict[Path, tuple[tuple[int, int, int], DcapCollateral]] = {}
+
+
+def _published_collateral(path: Path) -> DcapCollateral:
+    """The collateral in ``path``, parsed again only when the file changed (it is replaced
+    atomically, so a new inode, size or time marks a new version)."""
+    status = path.stat()
+    version = (status.st_ino, status.st_size, status.st_mtime_ns)
+    cached = _parsed.get(path)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    collateral = DcapCollateral.from_dcap_qvl_json(path.read_bytes())
+    _parsed[path] = (version, collateral)
+    return collateral
 
 
 def _new_platform() -> bytes:
