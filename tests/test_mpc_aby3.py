@@ -252,12 +252,12 @@ def test_a_comparison_costs_ten_rounds_and_the_words_documented() -> None:
         after = ctx.stats()
         return after["rounds"] - before["rounds"], after["bytes_sent"] - before["bytes_sent"]
 
-    assert run(main) == [(10, 18 * 8 * size), (10, 14 * 8 * size), (10, 14 * 8 * size)]
+    assert run(main) == [(10, 17 * 8 * size), (10, 13 * 8 * size), (10, 13 * 8 * size)]
 
 
 def test_exp_and_sigmoid_within_their_stated_errors() -> None:
     x = np.linspace(-16, 16, 20001)
-    z = np.linspace(-40, 40, 20001)
+    z = np.concatenate((np.linspace(-40, 40, 20001), [-8000.0, -1643.5, -200.0, 200.0, 8000.0]))
 
     def main(ctx: Context) -> Any:
         a = ctx.input(0, x if ctx.rank == 0 else None)
@@ -269,7 +269,94 @@ def test_exp_and_sigmoid_within_their_stated_errors() -> None:
     large = reference > 2**-8
     assert np.max(np.abs(e - reference)[large] / reference[large]) < 2e-3
     assert np.max(np.abs(e - reference)[~large]) < 4 * ULP
-    assert np.max(np.abs(s - 1 / (1 + np.exp(-quantized(z))))) < 3e-4
+    assert np.max(np.abs(s - (1 + np.tanh(quantized(z) / 2)) / 2)) < 3e-4  # 1 / (1 + e^-z)
+
+
+def _spread(seed: int, count: int) -> Any:
+    """Magnitudes across the fixed-point range, both signs, powers of two among them."""
+    rng = np.random.default_rng(seed)
+    magnitudes = np.concatenate((
+        10.0 ** rng.uniform(-4, 3.5, count), 2.0 ** rng.integers(-16, 12, count // 10),
+    ))  # fmt: skip
+    signs = rng.choice([-1.0, 1.0], magnitudes.size)
+    values = quantized(magnitudes * signs)
+    return values[np.abs(values) >= 2 * ULP]
+
+
+def test_reciprocal_division_and_roots_within_their_stated_errors() -> None:
+    x = _spread(1, 4000)
+    y = _spread(2, x.size)[: x.size]
+    x = x[: y.size]
+    positive = np.abs(x)
+
+    def main(ctx: Context) -> Any:
+        a = ctx.input(0, x if ctx.rank == 0 else None)
+        b = ctx.input(1, y if ctx.rank == 1 else None)
+        p = ctx.input(0, positive if ctx.rank == 0 else None)
+        zero = ctx.input(1, np.zeros(3) if ctx.rank == 1 else None)
+        return [
+            ctx.reveal(v)
+            for v in (
+                mpc.reciprocal(a), a / b, 3.0 / b, mpc.rsqrt(p), mpc.sqrt(p),
+                mpc.sqrt(zero), mpc.reciprocal(zero),
+            )
+        ]  # fmt: skip
+
+    recip, quotient, three_over, inverse_root, root, root0, recip0 = run(main)[0]
+
+    def within(got: Any, reference: Any, relative: float, ulps: float = 1.0) -> None:
+        bound = relative * np.abs(reference) + ulps * ULP + 1e-9
+        assert np.all(np.abs(got - reference) <= bound)
+
+    within(recip, 1 / x, 2**-14)
+    # x * (1/y): 1/y's error scaled by |x|, then one truncation
+    within(quotient, x / y, 2**-14, 1 + np.abs(x))
+    within(three_over, 3 / y, 2**-14, 3)
+    within(inverse_root, 1 / np.sqrt(positive), 2**-14)
+    within(root, np.sqrt(positive), 2**-15)
+    assert np.array_equal(root0, np.zeros(3)) and np.array_equal(recip0, np.zeros(3))
+
+
+def test_log_tanh_and_softmax_within_their_stated_errors() -> None:
+    positive = np.abs(_spread(3, 4000))
+    z = np.concatenate((np.linspace(-30, 30, 4001), [-5000.0, 5000.0]))
+    scores = np.random.default_rng(4).uniform(-20, 20, (50, 10))
+
+    def main(ctx: Context) -> Any:
+        p = ctx.input(0, positive if ctx.rank == 0 else None)
+        b = ctx.input(1, z if ctx.rank == 1 else None)
+        s = ctx.input(2, scores if ctx.rank == 2 else None)
+        return ctx.reveal(mpc.log(p)), ctx.reveal(mpc.tanh(b)), ctx.reveal(mpc.softmax(s))
+
+    logarithm, hyperbolic, soft = run(main)[0]
+    assert np.max(np.abs(logarithm - np.log(positive))) < 1e-4
+    assert np.max(np.abs(hyperbolic - np.tanh(quantized(z)))) < 6e-4
+    shifted = np.exp(quantized(scores) - quantized(scores).max(axis=1, keepdims=True))
+    assert np.max(np.abs(soft - shifted / shifted.sum(axis=1, keepdims=True))) < 1e-3
+
+
+@given(st.lists(st.integers(-40, 40), min_size=1, max_size=30), st.integers(1, 4))
+@settings(max_examples=15, deadline=None)
+def test_reductions_and_sorting_are_exact_with_numpy_ties(values: list[int], rows: int) -> None:
+    m = np.array(values * rows, dtype=np.float64).reshape(rows, -1) / 4  # ties on purpose
+    m[1:] = np.random.default_rng(len(values)).permutation(m[1:].ravel()).reshape(m[1:].shape)
+
+    def main(ctx: Context) -> Any:
+        a = ctx.input(0, m if ctx.rank == 0 else None)
+        out = [ctx.reveal(mpc.sort(a, axis)) for axis in (0, 1)]
+        out.append(ctx.reveal(mpc.argsort(a, 1)))
+        for axis in (0, 1, None):
+            out += [ctx.reveal(f(a, axis)) for f in (mpc.max, mpc.min, mpc.argmax, mpc.argmin)]
+        return out
+
+    got = run(main)[0]
+    assert np.array_equal(got[0], np.sort(m, 0)) and np.array_equal(got[1], np.sort(m, 1))
+    assert np.array_equal(np.take_along_axis(m, got[2], 1), np.sort(m, 1))
+    expected = [
+        f(m, axis=axis) for axis in (0, 1, None) for f in (np.max, np.min, np.argmax, np.argmin)
+    ]
+    for value, reference in zip(got[3:], expected, strict=True):
+        assert np.array_equal(value, reference)
 
 
 def test_scalars_work_like_arrays() -> None:

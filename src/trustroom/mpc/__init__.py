@@ -19,8 +19,22 @@ an honest majority). Numbers are fixed point with 18 fractional bits by default.
 from trustroom.mpc._array import SecretArray
 from trustroom.mpc._context import Context
 from trustroom.mpc._errors import InputOutOfRange, MpcError, PeerLost, PeerTimeout, ProtocolError
-from trustroom.mpc._functions import exp, maximum, minimum, relu, sigmoid, where
+from trustroom.mpc._functions import (
+    exp,
+    log,
+    maximum,
+    minimum,
+    reciprocal,
+    relu,
+    rsqrt,
+    sigmoid,
+    softmax,
+    sqrt,
+    tanh,
+    where,
+)
 from trustroom.mpc._launch import ScriptMain, launch
+from trustroom.mpc._ordering import argmax, argmin, argsort, max, min, sort
 
 __all__ = [
     "Context",
@@ -31,11 +45,23 @@ __all__ = [
     "ProtocolError",
     "ScriptMain",
     "SecretArray",
+    "argmax",
+    "argmin",
+    "argsort",
     "exp",
     "launch",
+    "log",
+    "max",
     "maximum",
+    "min",
     "minimum",
+    "reciprocal",
     "relu",
+    "rsqrt",
     "sigmoid",
+    "softmax",
+    "sort",
+    "sqrt",
+    "tanh",
     "where",
 ]

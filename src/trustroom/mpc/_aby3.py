@@ -290,32 +290,91 @@ class Aby3:
         return [out[:, k] for k in range(len(pairs))]
 
     @_wrapping
-    def msb(self, x: Shares) -> Shares:
-        """The top bit of x (1 where x is negative), as an integer 0/1 sharing.
-
-        Party 0 knows u = x_0 + x_1 and shares it as bits; x = u + x_2 is then added by a
-        Kogge-Stone carry tree on 64-bit words (every element's 64 bit positions at once):
-        the sharing of u, one AND round for the generate bits, six for the prefix, and two
-        to bring the bit back to arithmetic shares: 10 rounds, 18 words sent by party 0 and 14 by
-        the others.
-        """
+    def bits(self, x: Shares) -> Shares:
+        """x's 64 bits as a boolean sharing (one word per element): party 0 knows
+        u = x_0 + x_1 and shares it as bits, and x = u + x_2 is added in the boolean domain.
+        8 rounds."""
         shape = x.shape[1:]
         u = self._input(0, x[0] + x[1] if self.rank == 0 else None, shape, boolean=True)
-        v = self._component(x, 2)
+        return self._add_words(u, self._component(x, 2))
+
+    def _add_words(self, u: Shares, v: Shares) -> Shares:
+        """u + v modulo 2^64 for boolean sharings: a Kogge-Stone carry tree on 64-bit words
+        (every element's 64 bit positions at once). One AND round for the generate bits, six
+        for the prefix (the last needs no propagate bits): 7 rounds, 12 words per party."""
         first_propagate = propagate = u ^ v
         (generate,) = self._ands((u, v))
         for k in (1, 2, 4, 8, 16, 32):
             shift = np.uint64(k)
-            carried, propagate = self._ands(
-                (propagate, generate << shift), (propagate, propagate << shift)
-            )
+            if k < 32:
+                carried, propagate = self._ands(
+                    (propagate, generate << shift), (propagate, propagate << shift)
+                )
+            else:
+                (carried,) = self._ands((propagate, generate << shift))
             generate = generate ^ carried
-        top = (first_propagate ^ (generate << np.uint64(1))) >> np.uint64(63)
-        return self._bit_to_arithmetic(top)
+        return first_propagate ^ (generate << np.uint64(1))
 
-    def _bit_to_arithmetic(self, b: Shares) -> Shares:
+    @_wrapping
+    def msb(self, x: Shares) -> Shares:
+        """The top bit of x (1 where x is negative), as an integer 0/1 sharing: x's bits,
+        then the top one back to arithmetic shares. 10 rounds, 17 words sent by party 0 and
+        13 by the others."""
+        return self.bit_to_arithmetic(self.bits(x) >> np.uint64(63))
+
+    @_wrapping
+    def prefix_or(self, b: Shares) -> Shares:
+        """Each bit ORed with every bit above it (boolean sharing): from a word's highest set
+        bit down, all ones. Six rounds of one word (a | b = a ^ b ^ ab)."""
+        for k in (1, 2, 4, 8, 16, 32):
+            shifted = b >> np.uint64(k)
+            (both,) = self._ands((b, shifted))
+            b = b ^ shifted ^ both
+        return b
+
+    @_wrapping
+    def b2a(self, b: Shares) -> Shares:
+        """Boolean sharings of words to arithmetic sharings of the same values.
+
+        Random r1 (seed K_1: parties 0 and 1) and r2 (K_2: parties 1 and 2) are subtracted in
+        the boolean domain (a carry-save step, then the adder) and c = x - r1 - r2 is opened
+        to parties 0 and 2 only; (c, r1, r2) are then the components of x. Party 1, which
+        knows r1 and r2, never sees c. 9 rounds.
+        """
+        shape = b.shape[1:]
+        r1, r2 = np.zeros_like(b), np.zeros_like(b)  # boolean components 1 and 2
+        if self.rank in (0, 1):
+            r1[1 - self.rank] = self._key(1).ring(shape)
+        if self.rank in (1, 2):
+            r2[2 - self.rank] = self._key(2).ring(shape)
+        # ~r = -r - 1, so x + ~r1 + ~r2 = x - r1 - r2 - 2; a component is negated by its
+        # holders alone (the other components stay 0).
+        ones = np.uint64(2**64 - 1)
+        n1, n2 = r1.copy(), r2.copy()
+        if self.rank in (0, 1):
+            n1[1 - self.rank] ^= ones
+        if self.rank in (1, 2):
+            n2[2 - self.rank] ^= ones
+        (majority,) = self._ands((b ^ n2, n1 ^ n2))  # carry-save: three words to two
+        total = self._add_words(b ^ n1 ^ n2, (majority ^ n2) << np.uint64(1))
+        out = self._pair(shape)
+        if self.rank == 0:  # holds c_0 and c_1 of the opened word, needs c_2
+            self._send(2, total[1])
+            c = total[0] ^ total[1] ^ self._recv(2, shape)
+            out[0], out[1] = c + np.uint64(2), r1[1]
+        elif self.rank == 2:  # holds c_2 and c_0, needs c_1
+            self._send(0, total[0])
+            c = total[0] ^ total[1] ^ self._recv(0, shape)
+            out[0], out[1] = r2[0], c + np.uint64(2)
+        else:
+            out[0], out[1] = r1[0], r2[1]
+        self._rounds(1)
+        return out
+
+    @_wrapping
+    def bit_to_arithmetic(self, b: Shares) -> Shares:
         """Boolean shares of one bit (0/1 words) to arithmetic shares: b = t XOR b_2 with
-        t = b_0 XOR b_1 known to party 0, so b = t + b_2 - 2 t b_2."""
+        t = b_0 XOR b_1 known to party 0, so b = t + b_2 - 2 t b_2. 2 rounds."""
         shape = b.shape[1:]
         t = self.share(0, (b[0] ^ b[1]) if self.rank == 0 else None, shape)
         b2 = self._component(b, 2)

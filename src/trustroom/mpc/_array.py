@@ -128,6 +128,20 @@ class SecretArray:
 
     __rmul__ = __mul__
 
+    def __truediv__(self, other: SecretArray | Public) -> SecretArray:
+        """Division: by a public number, a product with its reciprocal; by a secret one,
+        with :func:`trustroom.mpc.reciprocal` (its error and range)."""
+        if isinstance(other, SecretArray):
+            from trustroom.mpc._functions import reciprocal
+
+            return self * reciprocal(other)
+        return self * (1.0 / np.asarray(other, dtype=np.float64))
+
+    def __rtruediv__(self, other: Public) -> SecretArray:
+        from trustroom.mpc._functions import reciprocal
+
+        return reciprocal(self) * np.asarray(other, dtype=np.float64)
+
     def __matmul__(self, other: SecretArray) -> SecretArray:
         if not isinstance(other, SecretArray):
             return NotImplemented
