@@ -28,8 +28,12 @@ def _mpc() -> None:
 def run(
     script: Path = typer.Argument(..., exists=True, dir_okay=False,
                                   help="Python file with main(ctx)."),
-    protocol: str = typer.Option("aby3", "--protocol", help="aby3 (three parties)."),
-    parties: int = typer.Option(3, "--parties", min=2, help="Number of parties."),
+    protocol: str = typer.Option(
+        "aby3", "--protocol",
+        help="aby3 (three parties, honest majority) or semi2k (two parties and a dealer).",
+    ),
+    parties: int = typer.Option(None, "--parties", min=2,
+                                help="Number of parties (default: the protocol's)."),
     transport: str = typer.Option(
         "tcp", "--transport", help="tcp: a process per party over TLS; mem: threads of one process."
     ),

@@ -13,7 +13,9 @@ operators compute on the shares, and ``ctx.reveal`` opens a result::
     mpc.launch(main, protocol="aby3", parties=3, transport="mem")  # [array([7., -1.])] * 3
 
 Protocols: ``aby3`` (three parties, replicated secret sharing over Z_2^64, semi-honest with
-an honest majority). Numbers are fixed point with 18 fractional bits by default.
+an honest majority) and ``semi2k`` (two parties, additive sharing, correlated randomness from
+a dealer process that sees no data). Numbers are fixed point with 18 fractional bits by
+default.
 """
 
 from trustroom.mpc._array import SecretArray

@@ -12,7 +12,8 @@ zero-sharing (alpha_i = F(K_i) - F(K_{i+1})) and random sharings cost no message
 
 Costs per element, per party: input 1 round, the owner sends 2 elements; reveal 1 round, 1
 element; integer multiplication 1 round, 1 element; fixed-point multiplication (with
-truncation) 2 rounds, 2 elements (4 for the truncation's dealer, a role that rotates).
+truncation) 2 rounds, 2 elements (4 for the truncation's dealer, a role that rotates); the
+top bit (comparisons) 10 rounds, 17 words from party 0 and 13 from the others.
 
 Truncation (ABY3 section 5.1.2 with a known most significant bit, as in Escudero et al.,
 "Improved primitives for MPC over mixed arithmetic-binary circuits", CRYPTO 2020): one party
@@ -25,14 +26,12 @@ unit in the last place, for every element. There is no rare large error.
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import numpy as np
 
 from trustroom.mpc import _ring
+from trustroom.mpc._circuits import BooleanCircuits, wrapping
 from trustroom.mpc._errors import ProtocolError
 from trustroom.mpc._prg import SEED_BYTES, Stream
 from trustroom.mpc._ring import Ring
@@ -42,22 +41,8 @@ __all__ = ["Aby3"]
 
 Shares = Ring  # (2, *shape): this party's pair
 
-_OFFSET_BITS = 62  # v + 2^62 is positive with a zero top bit while |v| < 2^62
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def _wrapping(method: F) -> F:
-    """Ring arithmetic wraps by design: keep numpy from warning about it on 0-d values."""
-
-    @functools.wraps(method)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with np.errstate(over="ignore"):
-            return method(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-class Aby3:
+class Aby3(BooleanCircuits):
     """The protocol as seen by one party; every method is called by all three in step."""
 
     name = "aby3"
@@ -105,7 +90,7 @@ class Aby3:
 
     # -- moving values in and out ---------------------------------------------------------
 
-    @_wrapping
+    @wrapping
     def share(self, owner: int, value: Ring | None, shape: tuple[int, ...]) -> Shares:
         """Secret-share ``value``, known to ``owner`` only (the others pass None)."""
         return self._input(owner, value, shape, boolean=False)
@@ -131,7 +116,7 @@ class Aby3:
         self._rounds(1)
         return np.stack(pair)
 
-    @_wrapping
+    @wrapping
     def reveal(self, x: Shares) -> Ring:
         """Open ``x`` to every party."""
         self._send(self.next, x[0])
@@ -142,7 +127,7 @@ class Aby3:
 
     # -- linear operations (local) ----------------------------------------------------------
 
-    @_wrapping
+    @wrapping
     def add_public(self, x: Shares, c: Ring) -> Shares:
         """x + c: the public c goes into component x_0 (held by parties 0 and 2)."""
         out = x + np.zeros_like(c)  # broadcast to the result's shape, as a fresh array
@@ -173,7 +158,7 @@ class Aby3:
         out += self.zero(out.shape)
         return out
 
-    @_wrapping
+    @wrapping
     def mul(self, x: Shares, y: Shares) -> Shares:
         """x * y element-wise (broadcasting), exact in the ring."""
         out = self._pair(np.broadcast_shapes(x.shape[1:], y.shape[1:]))
@@ -186,7 +171,7 @@ class Aby3:
         z += self.zero(z.shape)
         return z
 
-    @_wrapping
+    @wrapping
     def matmul(self, x: Shares, y: Shares) -> Shares:
         """x @ y for 2-D operands, exact in the ring; one element per output per party."""
         z = self._matmul_term(x, y)
@@ -194,18 +179,18 @@ class Aby3:
         out[0] = z
         return self._reshare(out)
 
-    @_wrapping
+    @wrapping
     def mul_trunc(self, x: Shares, y: Shares, bits: int) -> Shares:
         """x * y / 2^bits (fixed-point multiplication)."""
         shape = np.broadcast_shapes(x.shape[1:], y.shape[1:])
         return self._truncate(self._product_term(x, y, self._pair(shape)[0, ...]), bits)
 
-    @_wrapping
+    @wrapping
     def matmul_trunc(self, x: Shares, y: Shares, bits: int) -> Shares:
         """x @ y / 2^bits (fixed-point matrix product)."""
         return self._truncate(self._matmul_term(x, y), bits)
 
-    @_wrapping
+    @wrapping
     def trunc(self, x: Shares, bits: int) -> Shares:
         """x / 2^bits (after a product with a public fixed-point number)."""
         return self._truncate(x[0] + self.zero(x.shape[1:]), bits)
@@ -214,10 +199,9 @@ class Aby3:
         """v / 2^bits as a replicated sharing, from this party's masked term z of an additive
         sharing of v; see the module documentation. The dealer, which sends twice what the
         others send, changes from one call to the next so that no party carries it all."""
-        if not 0 < bits < _OFFSET_BITS:
+        if not 0 < bits < _ring.OFFSET_BITS:
             raise ValueError(f"truncation by {bits} bits is out of range")
         shape = z.shape
-        d = np.uint64(bits)
         dealer = self._truncations % 3
         self._truncations += 1
         first, second = (dealer + 1) % 3, (dealer + 2) % 3  # they open v + 2^62 + r
@@ -226,9 +210,8 @@ class Aby3:
         if self.rank == dealer:
             r0 = self._key(first).ring(shape)
             low0, msb0 = self._key(first).ring(shape), self._key(first).ring(shape)
-            r = r0 + self._key(dealer).ring(shape)
-            low = (r & np.uint64((1 << 63) - 1)) >> d
-            dealt = np.stack((z, low - low0, (r >> np.uint64(63)) - msb0))
+            low, msb = _ring.truncation_mask(r0 + self._key(dealer).ring(shape), bits)
+            dealt = np.stack((z, low - low0, msb - msb0))
             self._send(first, z)
             self._send(second, dealt)
             mine_next = self._recv(second, shape)
@@ -238,7 +221,7 @@ class Aby3:
         if self.rank == first:
             r_share = self._key(first).ring(shape)
             low, msb = self._key(first).ring(shape), self._key(first).ring(shape)
-            mine = z + r_share + np.uint64(1 << _OFFSET_BITS)
+            mine = z + r_share + np.uint64(1 << _ring.OFFSET_BITS)
             self._send(second, mine)
             opened = mine + self._recv(second, shape) + self._recv(dealer, shape)
         else:
@@ -248,11 +231,7 @@ class Aby3:
             from_dealer = self._recv(dealer, (3, *shape))
             opened = mine + self._recv(first, shape) + from_dealer[0]
             low, msb = from_dealer[1], from_dealer[2]
-        # The wrap of v' + r past 2^64 happened iff r's top bit is set and c's is not.
-        wrapped = (np.uint64(1) - (opened >> np.uint64(63))) << (np.uint64(64) - d)
-        u = msb * (wrapped - (np.uint64(1) << (np.uint64(63) - d))) - low
-        if self.rank == first:
-            u += (opened >> d) - np.uint64(1 << (_OFFSET_BITS - bits))
+        u = _ring.truncation_term(opened, low, msb, bits, lead=self.rank == first)
         m, n = self._key(second).ring(shape), self._key(second).ring(shape)
         if self.rank == first:
             self._send(dealer, u - m)
@@ -289,7 +268,7 @@ class Aby3:
         self._reshare(out)
         return [out[:, k] for k in range(len(pairs))]
 
-    @_wrapping
+    @wrapping
     def bits(self, x: Shares) -> Shares:
         """x's 64 bits as a boolean sharing (one word per element): party 0 knows
         u = x_0 + x_1 and shares it as bits, and x = u + x_2 is added in the boolean domain.
@@ -298,41 +277,7 @@ class Aby3:
         u = self._input(0, x[0] + x[1] if self.rank == 0 else None, shape, boolean=True)
         return self._add_words(u, self._component(x, 2))
 
-    def _add_words(self, u: Shares, v: Shares) -> Shares:
-        """u + v modulo 2^64 for boolean sharings: a Kogge-Stone carry tree on 64-bit words
-        (every element's 64 bit positions at once). One AND round for the generate bits, six
-        for the prefix (the last needs no propagate bits): 7 rounds, 12 words per party."""
-        first_propagate = propagate = u ^ v
-        (generate,) = self._ands((u, v))
-        for k in (1, 2, 4, 8, 16, 32):
-            shift = np.uint64(k)
-            if k < 32:
-                carried, propagate = self._ands(
-                    (propagate, generate << shift), (propagate, propagate << shift)
-                )
-            else:
-                (carried,) = self._ands((propagate, generate << shift))
-            generate = generate ^ carried
-        return first_propagate ^ (generate << np.uint64(1))
-
-    @_wrapping
-    def msb(self, x: Shares) -> Shares:
-        """The top bit of x (1 where x is negative), as an integer 0/1 sharing: x's bits,
-        then the top one back to arithmetic shares. 10 rounds, 17 words sent by party 0 and
-        13 by the others."""
-        return self.bit_to_arithmetic(self.bits(x) >> np.uint64(63))
-
-    @_wrapping
-    def prefix_or(self, b: Shares) -> Shares:
-        """Each bit ORed with every bit above it (boolean sharing): from a word's highest set
-        bit down, all ones. Six rounds of one word (a | b = a ^ b ^ ab)."""
-        for k in (1, 2, 4, 8, 16, 32):
-            shifted = b >> np.uint64(k)
-            (both,) = self._ands((b, shifted))
-            b = b ^ shifted ^ both
-        return b
-
-    @_wrapping
+    @wrapping
     def b2a(self, b: Shares) -> Shares:
         """Boolean sharings of words to arithmetic sharings of the same values.
 
@@ -371,7 +316,7 @@ class Aby3:
         self._rounds(1)
         return out
 
-    @_wrapping
+    @wrapping
     def bit_to_arithmetic(self, b: Shares) -> Shares:
         """Boolean shares of one bit (0/1 words) to arithmetic shares: b = t XOR b_2 with
         t = b_0 XOR b_1 known to party 0, so b = t + b_2 - 2 t b_2. 2 rounds."""

@@ -157,7 +157,7 @@ class SecretArray:
         else:
             out = protocol.matmul(left, right)
         shape = self.shape[:-1] + other.shape[1:]
-        return self._new(out.reshape((2, *shape)), self.fixed or other.fixed)
+        return self._new(out.reshape((out.shape[0], *shape)), self.fixed or other.fixed)
 
     # -- comparison ---------------------------------------------------------------------------
 
@@ -199,7 +199,7 @@ class SecretArray:
 
     def reshape(self, *shape: Any) -> SecretArray:
         dims = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple | list) else shape
-        return self._new(self.shares.reshape((2, *dims)), self.fixed)
+        return self._new(self.shares.reshape((self.shares.shape[0], *dims)), self.fixed)
 
     def ravel(self) -> SecretArray:
         return self.reshape(-1)
@@ -214,7 +214,8 @@ class SecretArray:
 
     def sum(self, axis: int | None = None) -> SecretArray:
         if axis is None:
-            return self._new(self.shares.reshape(2, -1).sum(axis=1, dtype=np.uint64), self.fixed)
+            flat = self.shares.reshape(self.shares.shape[0], -1)
+            return self._new(flat.sum(axis=1, dtype=np.uint64), self.fixed)
         return self._new(self.shares.sum(axis=axis % self.ndim + 1, dtype=np.uint64), self.fixed)
 
     def mean(self, axis: int | None = None) -> SecretArray:

@@ -20,6 +20,7 @@ class SharingProtocol(Protocol):
     """What a secret-sharing protocol offers the arrays (see ``_aby3.Aby3``)."""
 
     name: str
+    parties: int
     rounds: int
     transport: Transport
 
@@ -46,12 +47,17 @@ class Context:
         self.protocol = protocol
         self.frac_bits = frac_bits
         self.rank = protocol.transport.rank
-        self.parties = protocol.transport.parties
+        self.parties = protocol.parties
 
     def input(self, owner: int, value: npt.ArrayLike | None) -> SecretArray:
         """Secret-share ``owner``'s array: the owner passes it, every other party None.
         Floats become fixed point, integers and booleans stay integers."""
         transport = self.protocol.transport
+        if not 0 <= owner < self.parties:
+            raise ProtocolError(
+                f"there is no party {owner} to own an input: "
+                f"this computation has parties 0 to {self.parties - 1}"
+            )
         if self.rank == owner:
             if value is None:
                 raise ProtocolError(f"party {owner} owns this input and must pass its array")

@@ -12,13 +12,18 @@ from trustroom._core.errors import TrustroomError
 from trustroom.mpc._aby3 import Aby3
 from trustroom.mpc._context import Context, SharingProtocol
 from trustroom.mpc._errors import MpcError, PeerLost, PeerTimeout
+from trustroom.mpc._semi2k import Semi2k, serve_dealer
 from trustroom.mpc._transport import MemoryNetwork, Transport
 
 __all__ = ["ScriptMain", "launch", "run_party"]
 
 Main = Callable[[Context], Any]
-_PROTOCOLS: dict[str, tuple[Callable[[Transport], SharingProtocol], int]] = {
-    "aby3": (Aby3, 3),
+# name: (the protocol, its computing parties, a helper's loop run as the next rank or None)
+_PROTOCOLS: dict[
+    str, tuple[Callable[[Transport], SharingProtocol], int, Callable[[Transport], None] | None]
+] = {
+    "aby3": (Aby3, 3, None),
+    "semi2k": (Semi2k, 2, serve_dealer),
 }
 
 
@@ -42,20 +47,27 @@ class ScriptMain:
         return main(ctx)
 
 
-def _protocol(name: str, parties: int) -> Callable[[Transport], SharingProtocol]:
+def _checked(name: str, parties: int) -> int:
+    """The number of processes ``name`` runs with ``parties`` computing parties (a dealer
+    counts too)."""
     if name not in _PROTOCOLS:
         raise MpcError(f"no protocol {name!r}; choose from {', '.join(_PROTOCOLS)}")
-    make, needed = _PROTOCOLS[name]
+    _, needed, helper = _PROTOCOLS[name]
     if parties != needed:
         raise MpcError(f"{name} runs with {needed} parties, not {parties}")
-    return make
+    return needed + (helper is not None)
 
 
 def run_party(main: Main, protocol: str, transport: Transport, frac_bits: int = 18) -> Any:
-    """Run ``main`` as party ``transport.rank``; the transport is closed afterwards, which
-    tells the other parties this one is done."""
+    """Run ``main`` as party ``transport.rank`` (or the protocol's dealer, at the rank after
+    the parties: it returns None); the transport is closed afterwards, which tells the other
+    parties this one is done."""
     try:
-        make = _protocol(protocol, transport.parties)
+        make, parties, helper = _PROTOCOLS[protocol]
+        if _checked(protocol, parties) != transport.parties:
+            raise MpcError(f"{protocol} needs {_checked(protocol, parties)} processes")
+        if helper is not None and transport.rank == parties:
+            return helper(transport)
         return main(Context(make(transport), frac_bits))
     finally:
         transport.close()
@@ -64,7 +76,7 @@ def run_party(main: Main, protocol: str, transport: Transport, frac_bits: int = 
 def launch(
     main: Main,
     protocol: str = "aby3",
-    parties: int = 3,
+    parties: int | None = None,
     transport: str = "mem",
     *,
     timeout: float = 60.0,
@@ -72,18 +84,25 @@ def launch(
 ) -> list[Any]:
     """Run ``main(ctx)`` in every party and return their results, by rank.
 
-    ``transport="mem"`` runs the parties as threads of this process (tests, notebooks);
-    ``"tcp"`` runs each in its own process, connected over loopback TCP with mutual TLS, as
-    separate hosts would be (``main`` must then be importable: a module-level function). A
+    ``protocol``: ``"aby3"`` (three parties, honest majority) or ``"semi2k"`` (two parties
+    and a dealer process that hands out correlated randomness and returns nothing);
+    ``parties`` defaults to the protocol's count. ``transport="mem"`` runs the parties as
+    threads of this process (tests, notebooks); ``"tcp"`` runs each in its own process,
+    connected over loopback TCP with mutual TLS, as separate hosts would be (``main`` must
+    then be importable: a module-level function). A
     party that fails stops the others; the first failure that is not a consequence of another
     (a lost or silent peer) is raised.
     """
-    _protocol(protocol, parties)
+    if parties is None:
+        parties = _PROTOCOLS[protocol][1] if protocol in _PROTOCOLS else 0
+    processes = _checked(protocol, parties)
     if transport == "mem":
-        return _in_threads(main, protocol, parties, timeout, frac_bits)
-    if transport == "tcp":
-        return _in_processes(main, protocol, parties, timeout, frac_bits)
-    raise MpcError(f"no transport {transport!r}; choose 'mem' or 'tcp'")
+        results = _in_threads(main, protocol, processes, timeout, frac_bits)
+    elif transport == "tcp":
+        results = _in_processes(main, protocol, processes, timeout, frac_bits)
+    else:
+        raise MpcError(f"no transport {transport!r}; choose 'mem' or 'tcp'")
+    return results[:parties]
 
 
 def _outcome(results: dict[int, Any], errors: dict[int, BaseException], parties: int) -> list[Any]:

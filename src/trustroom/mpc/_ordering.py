@@ -25,7 +25,7 @@ _PAD = 2**61
 def _last(x: SecretArray, axis: int | None) -> np.ndarray:
     """x's shares with ``axis`` last (all of x flattened for None)."""
     if axis is None:
-        return x.shares.reshape(2, -1)
+        return x.shares.reshape(x.shares.shape[0], -1)
     if x.ndim == 0:
         raise ValueError("a 0-d array has no axis to order along")
     return np.moveaxis(x.shares, axis % x.ndim + 1, -1)
@@ -39,9 +39,9 @@ def _back(shares: np.ndarray, x: SecretArray, axis: int | None) -> np.ndarray:
 
 def _positions(x: SecretArray, shape: tuple[int, ...]) -> np.ndarray:
     """Shares of 0, 1, 2, ... along the last axis of ``shape`` (a public value: no message)."""
-    protocol = x.ctx.protocol
     count = np.arange(shape[-1], dtype=np.int64)
-    return protocol.add_public(np.zeros((2, *shape), dtype=np.uint64), encode(count, 0))
+    zeros = np.zeros((x.shares.shape[0], *shape), dtype=np.uint64)
+    return x.ctx.protocol.add_public(zeros, encode(count, 0))
 
 
 def _reduce(x: SecretArray, axis: int | None, smallest: bool, positions: bool) -> SecretArray:

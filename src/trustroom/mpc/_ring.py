@@ -14,7 +14,15 @@ import numpy.typing as npt
 
 from trustroom.mpc._errors import InputOutOfRange
 
-__all__ = ["Ring", "decode", "encode", "matmul"]
+__all__ = [
+    "OFFSET_BITS",
+    "Ring",
+    "decode",
+    "encode",
+    "matmul",
+    "truncation_mask",
+    "truncation_term",
+]
 
 Ring = npt.NDArray[np.uint64]
 
@@ -93,3 +101,29 @@ def matmul(a: Ring, b: Ring) -> Ring:
     out += _exact(np.hstack((x0, x2)) @ np.vstack((y2, y0)), 43)
     out += _exact(x1 @ y1, 44)
     return out
+
+
+OFFSET_BITS = 62  # v + 2^62 is positive with a zero top bit while |v| < 2^62
+
+
+def truncation_mask(r: Ring, bits: int) -> tuple[Ring, Ring]:
+    """What the dealer of a truncation shares besides r itself: r's lower 63 bits shifted
+    right by ``bits``, and r's top bit."""
+    return (r & np.uint64((1 << 63) - 1)) >> np.uint64(bits), r >> np.uint64(63)
+
+
+def truncation_term(opened: Ring, low: Ring, msb: Ring, bits: int, *, lead: bool) -> Ring:
+    """One party's additive term of v / 2^bits in the dealt-pair truncation.
+
+    ``opened`` is c = v + 2^62 + r, public to the parties that compute this; ``low`` and
+    ``msb`` are this party's shares of r's lower 63 bits shifted right by ``bits`` and of r's
+    top bit. The wrap of c past 2^64 happened iff r's top bit is set and c's is not; the
+    ``lead`` party adds c's shift and takes the offset back out. The terms sum to
+    floor(v / 2^bits) or one more.
+    """
+    d = np.uint64(bits)
+    wrapped = (np.uint64(1) - (opened >> np.uint64(63))) << (np.uint64(64) - d)
+    term: Ring = msb * (wrapped - (np.uint64(1) << (np.uint64(63) - d))) - low
+    if lead:
+        term += (opened >> d) - np.uint64(1 << (OFFSET_BITS - bits))
+    return term

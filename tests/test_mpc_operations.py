@@ -1,5 +1,5 @@
-"""ABY3 arithmetic against numpy: every operation within its stated error, the traffic the
-protocol promises, and failures that stop every party."""
+"""Both protocols' arithmetic against numpy: every operation within its stated error, the
+traffic each protocol promises, and failures that stop every party."""
 
 from __future__ import annotations
 
@@ -25,8 +25,14 @@ def quantized(values: Any) -> Any:
     return decode(encode(np.asarray(values, dtype=np.float64), F), F)
 
 
-def run(main: Any) -> list[Any]:
-    return mpc.launch(main, protocol="aby3", parties=3, transport="mem", timeout=30)
+PARTIES = {"aby3": 3, "semi2k": 2}
+both_protocols = pytest.mark.parametrize("protocol", list(PARTIES))
+
+
+def run(main: Any, protocol: str = "aby3") -> list[Any]:
+    return mpc.launch(
+        main, protocol=protocol, parties=PARTIES[protocol], transport="mem", timeout=30
+    )
 
 
 floats = st.floats(min_value=-1000, max_value=1000, allow_nan=False, allow_infinity=False)
@@ -41,9 +47,10 @@ def test_ring_matmul_is_exact_modulo_2_64() -> None:
         assert np.array_equal(matmul(a, b), a @ b)
 
 
+@both_protocols
 @settings(max_examples=25, deadline=None)
 @given(pairs=st.lists(st.tuples(floats, floats), min_size=1, max_size=40))
-def test_add_sub_mul_agree_with_numpy(pairs: list[tuple[float, float]]) -> None:
+def test_add_sub_mul_agree_with_numpy(pairs: list[tuple[float, float]], protocol: str) -> None:
     x = np.array([p[0] for p in pairs])
     y = np.array([p[1] for p in pairs])
 
@@ -52,7 +59,7 @@ def test_add_sub_mul_agree_with_numpy(pairs: list[tuple[float, float]]) -> None:
         b = ctx.input(1, y if ctx.rank == 1 else None)
         return [ctx.reveal(v) for v in (a + b, a - b, -a, a * b, a * 2.5, 3 - a, a + 1)]
 
-    results = run(main)
+    results = run(main, protocol)
     assert all(np.array_equal(r, s) for r, s in zip(results[0], results[1], strict=True))
     added, subtracted, negated, product, scaled, rsub, plus_one = results[0]
     xq, yq = quantized(x), quantized(y)
@@ -63,12 +70,13 @@ def test_add_sub_mul_agree_with_numpy(pairs: list[tuple[float, float]]) -> None:
     assert np.max(np.abs(scaled - xq * 2.5)) <= ONE_ULP
 
 
+@both_protocols
 @settings(max_examples=15, deadline=None)
 @given(
     shape=st.tuples(st.integers(1, 6), st.integers(1, 7), st.integers(1, 5)),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_matmul_agrees_with_numpy(shape: tuple[int, int, int], seed: int) -> None:
+def test_matmul_agrees_with_numpy(shape: tuple[int, int, int], seed: int, protocol: str) -> None:
     m, k, n = shape
     rng = np.random.default_rng(seed)
     a, b = rng.normal(size=(m, k)) * 10, rng.normal(size=(k, n)) * 10
@@ -76,11 +84,11 @@ def test_matmul_agrees_with_numpy(shape: tuple[int, int, int], seed: int) -> Non
 
     def main(ctx: Context) -> Any:
         sa = ctx.input(0, a if ctx.rank == 0 else None)
-        sb = ctx.input(2, b if ctx.rank == 2 else None)
+        sb = ctx.input(ctx.parties - 1, b if ctx.rank == ctx.parties - 1 else None)
         sv = ctx.input(1, v if ctx.rank == 1 else None)
         return ctx.reveal(sa @ sb), ctx.reveal(sa @ sv), ctx.reveal(sv @ sb), ctx.reveal(sv @ sv)
 
-    product, left, right, dot = run(main)[0]
+    product, left, right, dot = run(main, protocol)[0]
     aq, bq, vq = quantized(a), quantized(b), quantized(v)
     assert product.shape == (m, n) and left.shape == (m,) and right.shape == (n,)
     assert np.max(np.abs(product - aq @ bq)) <= ONE_ULP
@@ -89,13 +97,14 @@ def test_matmul_agrees_with_numpy(shape: tuple[int, int, int], seed: int) -> Non
     assert abs(dot - vq @ vq) <= ONE_ULP
 
 
-def test_integers_stay_exact_and_mix_with_fixed_point() -> None:
+@both_protocols
+def test_integers_stay_exact_and_mix_with_fixed_point(protocol: str) -> None:
     def main(ctx: Context) -> Any:
         n = ctx.input(0, np.array([[3, -4], [5, 6]]) if ctx.rank == 0 else None)
         x = ctx.input(1, np.array([0.5, 0.25]) if ctx.rank == 1 else None)
         return ctx.reveal(n * n - 1), ctx.reveal(n @ n), ctx.reveal(n * x), ctx.reveal(n + x)
 
-    squares, product, mixed, summed = run(main)[0]
+    squares, product, mixed, summed = run(main, protocol)[0]
     assert squares.dtype == np.int64 and squares.tolist() == [[8, 15], [24, 35]]
     assert product.tolist() == [[-11, -36], [45, 16]]
     assert mixed.tolist() == [[1.5, -1.0], [2.5, 1.5]] and summed.tolist() == [
@@ -104,11 +113,12 @@ def test_integers_stay_exact_and_mix_with_fixed_point() -> None:
     ]
 
 
-def test_reductions_indexing_and_shapes() -> None:
+@both_protocols
+def test_reductions_indexing_and_shapes(protocol: str) -> None:
     data = np.arange(24, dtype=np.float64).reshape(2, 3, 4) / 8
 
     def main(ctx: Context) -> Any:
-        x = ctx.input(2, data if ctx.rank == 2 else None)
+        x = ctx.input(ctx.parties - 1, data if ctx.rank == ctx.parties - 1 else None)
         return [
             ctx.reveal(v)
             for v in (
@@ -121,7 +131,7 @@ def test_reductions_indexing_and_shapes() -> None:
             )
         ]
 
-    total, by_axis, means, mean, picked, transposed = run(main)[0]
+    total, by_axis, means, mean, picked, transposed = run(main, protocol)[0]
     assert total == data.sum() and np.array_equal(by_axis, data.sum(axis=1))
     assert (
         np.max(np.abs(means - data.mean(axis=-1))) < 2 * ULP and abs(mean - data.mean()) < 2 * ULP
@@ -131,16 +141,18 @@ def test_reductions_indexing_and_shapes() -> None:
     )
 
 
-def test_a_mean_over_many_elements_keeps_its_precision() -> None:
+@both_protocols
+def test_a_mean_over_many_elements_keeps_its_precision(protocol: str) -> None:
     data = np.random.default_rng(1).normal(size=100_000)
 
     def main(ctx: Context) -> Any:
         return ctx.reveal(ctx.input(0, data if ctx.rank == 0 else None).mean())
 
-    assert abs(run(main)[0] - quantized(data).mean()) < 4 * ULP
+    assert abs(run(main, protocol)[0] - quantized(data).mean()) < 4 * ULP
 
 
-def test_truncation_errs_by_at_most_one_unit_over_ten_million_elements() -> None:
+@both_protocols
+def test_truncation_errs_by_at_most_one_unit_over_ten_million_elements(protocol: str) -> None:
     """No rare large errors: each fixed-point product is floor(x·y / 2^18) or one more,
     exactly, across the stated range (|x·y| < 2^26); 2^20 elements a batch, 10 batches."""
     batch, batches = 1 << 20, 10
@@ -158,7 +170,7 @@ def test_truncation_errs_by_at_most_one_unit_over_ten_million_elements() -> None
             offsets |= set(np.unique(got - (exact >> F)).tolist())
         return offsets
 
-    assert run(main)[0] == {0, 1}
+    assert run(main, protocol)[0] == {0, 1}
 
 
 def test_an_integer_multiplication_sends_one_element_per_party_in_one_round() -> None:
@@ -186,7 +198,43 @@ def test_an_integer_multiplication_sends_one_element_per_party_in_one_round() ->
         assert sent == 8 * size and rounds == 1 and fixed_rounds == 2
 
 
-def test_a_failing_party_stops_the_others_with_its_own_error() -> None:
+def test_semi2k_costs_what_it_documents_and_inputs_cost_no_round() -> None:
+    size = 1000
+
+    def main(ctx: Context) -> Any:
+        steps: list[tuple[int, int]] = []
+        before = ctx.stats()
+        a = ctx.input(0, np.arange(size) if ctx.rank == 0 else None)
+        x = ctx.input(1, np.linspace(0, 1, size) if ctx.rank == 1 else None)
+        for operation in (lambda: a * a, lambda: x * x, lambda: x < 0.5):
+            before = ctx.stats()
+            operation()
+            after = ctx.stats()
+            steps.append(
+                (after["rounds"] - before["rounds"], after["bytes_sent"] - before["bytes_sent"])
+            )
+        return steps
+
+    words = 8 * size
+    # integer product: e and f; fixed point: and the truncation's opening; comparison: the
+    # adder's ANDs (two words each) and the top bit's product. Party 0 also names each item
+    # it needs to the dealer, in a few dozen bytes.
+    expected = [(1, 2 * words), (2, 3 * words), (8, 26 * words)]
+    for party in run(main, "semi2k"):
+        for (rounds, sent), (want_rounds, want_sent) in zip(party, expected, strict=True):
+            assert rounds == want_rounds and want_sent <= sent < want_sent + 50 * want_rounds
+
+
+def test_an_input_owned_by_no_party_is_refused_at_once() -> None:
+    def main(ctx: Context) -> Any:
+        return ctx.input(2, np.ones(2) if ctx.rank == 0 else None)
+
+    with pytest.raises(mpc.ProtocolError, match="no party 2 to own an input"):
+        run(main, "semi2k")
+
+
+@both_protocols
+def test_a_failing_party_stops_the_others_with_its_own_error(protocol: str) -> None:
     def main(ctx: Context) -> Any:
         x = ctx.input(0, np.ones(3) if ctx.rank == 0 else None)
         if ctx.rank == 1:
@@ -194,15 +242,16 @@ def test_a_failing_party_stops_the_others_with_its_own_error() -> None:
         return ctx.reveal(x * x)
 
     with pytest.raises(RuntimeError, match="party 1's own bug"):
-        run(main)
+        run(main, protocol)
 
 
-def test_inputs_out_of_range_are_refused_with_a_code() -> None:
+@both_protocols
+def test_inputs_out_of_range_are_refused_with_a_code(protocol: str) -> None:
     def main(ctx: Context) -> Any:
         return ctx.input(0, np.array([1e12]) if ctx.rank == 0 else None)
 
     with pytest.raises(mpc.InputOutOfRange, match="must stay below 8192") as caught:
-        run(main)
+        run(main, protocol)
     assert caught.value.code == "mpc_input_out_of_range"
 
 
@@ -213,9 +262,12 @@ def test_unknown_protocols_and_party_counts_are_refused() -> None:
         mpc.launch(lambda ctx: None, protocol="aby3", parties=2)
 
 
+@both_protocols
 @settings(max_examples=20, deadline=None)
 @given(pairs=st.lists(st.tuples(floats, floats), min_size=1, max_size=40))
-def test_comparisons_and_what_is_built_on_them_are_exact(pairs: list[tuple[float, float]]) -> None:
+def test_comparisons_and_what_is_built_on_them_are_exact(
+    pairs: list[tuple[float, float]], protocol: str
+) -> None:
     x = np.array([p[0] for p in pairs])
     y = np.array([p[1] for p in pairs])
     y[::3] = x[::3]  # ties
@@ -231,7 +283,7 @@ def test_comparisons_and_what_is_built_on_them_are_exact(pairs: list[tuple[float
             )
         ]  # fmt: skip
 
-    got = run(main)[0]
+    got = run(main, protocol)[0]
     xq, yq = quantized(x), quantized(y)
     expected = (
         xq < yq, xq > yq, xq <= yq, xq >= yq, xq == yq, xq < 0.5, np.abs(xq),
@@ -255,7 +307,8 @@ def test_a_comparison_costs_ten_rounds_and_the_words_documented() -> None:
     assert run(main) == [(10, 17 * 8 * size), (10, 13 * 8 * size), (10, 13 * 8 * size)]
 
 
-def test_exp_and_sigmoid_within_their_stated_errors() -> None:
+@both_protocols
+def test_exp_and_sigmoid_within_their_stated_errors(protocol: str) -> None:
     x = np.linspace(-16, 16, 20001)
     z = np.concatenate((np.linspace(-40, 40, 20001), [-8000.0, -1643.5, -200.0, 200.0, 8000.0]))
 
@@ -264,7 +317,7 @@ def test_exp_and_sigmoid_within_their_stated_errors() -> None:
         b = ctx.input(1, z if ctx.rank == 1 else None)
         return ctx.reveal(mpc.exp(a)), ctx.reveal(mpc.sigmoid(b))
 
-    e, s = run(main)[0]
+    e, s = run(main, protocol)[0]
     reference = np.exp(quantized(x))
     large = reference > 2**-8
     assert np.max(np.abs(e - reference)[large] / reference[large]) < 2e-3
@@ -283,7 +336,8 @@ def _spread(seed: int, count: int) -> Any:
     return values[np.abs(values) >= 2 * ULP]
 
 
-def test_reciprocal_division_and_roots_within_their_stated_errors() -> None:
+@both_protocols
+def test_reciprocal_division_and_roots_within_their_stated_errors(protocol: str) -> None:
     x = _spread(1, 4000)
     y = _spread(2, x.size)[: x.size]
     x = x[: y.size]
@@ -302,7 +356,7 @@ def test_reciprocal_division_and_roots_within_their_stated_errors() -> None:
             )
         ]  # fmt: skip
 
-    recip, quotient, three_over, inverse_root, root, root0, recip0 = run(main)[0]
+    recip, quotient, three_over, inverse_root, root, root0, recip0 = run(main, protocol)[0]
 
     def within(got: Any, reference: Any, relative: float, ulps: float = 1.0) -> None:
         bound = relative * np.abs(reference) + ulps * ULP + 1e-9
@@ -317,7 +371,8 @@ def test_reciprocal_division_and_roots_within_their_stated_errors() -> None:
     assert np.array_equal(root0, np.zeros(3)) and np.array_equal(recip0, np.zeros(3))
 
 
-def test_log_tanh_and_softmax_within_their_stated_errors() -> None:
+@both_protocols
+def test_log_tanh_and_softmax_within_their_stated_errors(protocol: str) -> None:
     positive = np.abs(_spread(3, 4000))
     z = np.concatenate((np.linspace(-30, 30, 4001), [-5000.0, 5000.0]))
     scores = np.random.default_rng(4).uniform(-20, 20, (50, 10))
@@ -325,19 +380,22 @@ def test_log_tanh_and_softmax_within_their_stated_errors() -> None:
     def main(ctx: Context) -> Any:
         p = ctx.input(0, positive if ctx.rank == 0 else None)
         b = ctx.input(1, z if ctx.rank == 1 else None)
-        s = ctx.input(2, scores if ctx.rank == 2 else None)
+        s = ctx.input(ctx.parties - 1, scores if ctx.rank == ctx.parties - 1 else None)
         return ctx.reveal(mpc.log(p)), ctx.reveal(mpc.tanh(b)), ctx.reveal(mpc.softmax(s))
 
-    logarithm, hyperbolic, soft = run(main)[0]
+    logarithm, hyperbolic, soft = run(main, protocol)[0]
     assert np.max(np.abs(logarithm - np.log(positive))) < 1e-4
     assert np.max(np.abs(hyperbolic - np.tanh(quantized(z)))) < 6e-4
     shifted = np.exp(quantized(scores) - quantized(scores).max(axis=1, keepdims=True))
     assert np.max(np.abs(soft - shifted / shifted.sum(axis=1, keepdims=True))) < 1e-3
 
 
-@given(st.lists(st.integers(-40, 40), min_size=1, max_size=30), st.integers(1, 4))
+@both_protocols
+@given(values=st.lists(st.integers(-40, 40), min_size=1, max_size=30), rows=st.integers(1, 4))
 @settings(max_examples=15, deadline=None)
-def test_reductions_and_sorting_are_exact_with_numpy_ties(values: list[int], rows: int) -> None:
+def test_reductions_and_sorting_are_exact_with_numpy_ties(
+    values: list[int], rows: int, protocol: str
+) -> None:
     m = np.array(values * rows, dtype=np.float64).reshape(rows, -1) / 4  # ties on purpose
     m[1:] = np.random.default_rng(len(values)).permutation(m[1:].ravel()).reshape(m[1:].shape)
 
@@ -349,7 +407,7 @@ def test_reductions_and_sorting_are_exact_with_numpy_ties(values: list[int], row
             out += [ctx.reveal(f(a, axis)) for f in (mpc.max, mpc.min, mpc.argmax, mpc.argmin)]
         return out
 
-    got = run(main)[0]
+    got = run(main, protocol)[0]
     assert np.array_equal(got[0], np.sort(m, 0)) and np.array_equal(got[1], np.sort(m, 1))
     assert np.array_equal(np.take_along_axis(m, got[2], 1), np.sort(m, 1))
     expected = [
@@ -359,13 +417,14 @@ def test_reductions_and_sorting_are_exact_with_numpy_ties(values: list[int], row
         assert np.array_equal(value, reference)
 
 
-def test_scalars_work_like_arrays() -> None:
+@both_protocols
+def test_scalars_work_like_arrays(protocol: str) -> None:
     def main(ctx: Context) -> Any:
         x = ctx.input(0, np.array(2.5) if ctx.rank == 0 else None)
         y = ctx.input(1, np.array([1.0, 4.0]) if ctx.rank == 1 else None).sum()
         return ctx.reveal(x * y), ctx.reveal(x < y), ctx.reveal(mpc.maximum(x, y))
 
-    product, less, larger = run(main)[0]
+    product, less, larger = run(main, protocol)[0]
     assert product.shape == () and float(product) == 12.5
     assert int(less) == 1 and float(larger) == 5.0
 
