@@ -48,3 +48,46 @@ def run(
     )
     for rank, result in enumerate(results):
         console.print(f"party {rank}: {result}")
+
+
+@app.command()
+def party(
+    script: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                  help="Python file with main(ctx), the same at every party."),
+    config: Path = typer.Option(..., "--config", exists=True, dir_okay=False,
+                                help="The job file: protocol, and every party's address and "
+                                "certificate (docs/mpc.md)."),
+    rank: int = typer.Option(..., "--rank", min=0, help="This party's place in the job file."),
+    key: Path = typer.Option(None, "--key", exists=True, dir_okay=False,
+                             help="This party's private key (default: the job file's 'key')."),
+) -> None:  # fmt: skip
+    """Run one party of a job whose parties are on different hosts, and print its result.
+
+    Every organisation runs this with its own rank; the parties connect to each other (TLS
+    with pinned certificates) in whatever order they start. For semi2k the last rank is the
+    dealer, which runs no script.
+    """
+    from trustroom.mpc import Job, ScriptMain, run_job
+
+    job = Job.load(config)
+    result = run_job(ScriptMain(str(script.resolve())), job, rank, key)
+    console.print(f"party {rank}: {result}" if result is not None else f"party {rank}: done")
+
+
+@app.command()
+def keygen(
+    name: str = typer.Argument(..., help="The party's name: files NAME.pem and NAME.key."),
+    out_dir: Path = typer.Option(Path("."), "--out-dir", file_okay=False,
+                                 help="Where to write them."),
+    days: int = typer.Option(365, "--days", min=1, help="How long the certificate is valid."),
+) -> None:  # fmt: skip
+    """Make a party's self-signed certificate (to share) and private key (to keep)."""
+    from trustroom._core.files import write_atomically
+    from trustroom.mpc import new_identity
+
+    certificate, private_key = new_identity(name, days=days)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(out_dir / f"{name}.key", private_key, mode=0o600)
+    write_atomically(out_dir / f"{name}.pem", certificate, mode=0o644)
+    console.print(f"wrote {out_dir / (name + '.pem')} (give it to the other parties) and "
+                  f"{out_dir / (name + '.key')} (keep it)")  # fmt: skip

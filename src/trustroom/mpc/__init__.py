@@ -20,7 +20,14 @@ default.
 
 from trustroom.mpc._array import SecretArray
 from trustroom.mpc._context import Context
-from trustroom.mpc._errors import InputOutOfRange, MpcError, PeerLost, PeerTimeout, ProtocolError
+from trustroom.mpc._errors import (
+    InputOutOfRange,
+    JobInvalid,
+    MpcError,
+    PeerLost,
+    PeerTimeout,
+    ProtocolError,
+)
 from trustroom.mpc._functions import (
     exp,
     log,
@@ -35,12 +42,16 @@ from trustroom.mpc._functions import (
     tanh,
     where,
 )
+from trustroom.mpc._job import Job, run_job
 from trustroom.mpc._launch import ScriptMain, launch
 from trustroom.mpc._ordering import argmax, argmin, argsort, max, min, sort
+from trustroom.mpc._tcp import new_identity
 
 __all__ = [
     "Context",
     "InputOutOfRange",
+    "Job",
+    "JobInvalid",
     "MpcError",
     "PeerLost",
     "PeerTimeout",
@@ -57,9 +68,11 @@ __all__ = [
     "maximum",
     "min",
     "minimum",
+    "new_identity",
     "reciprocal",
     "relu",
     "rsqrt",
+    "run_job",
     "sigmoid",
     "softmax",
     "sort",

@@ -51,3 +51,13 @@ class InputOutOfRange(MpcError):
     default_hint: ClassVar[str] = (
         "Scale the data into the range the message gives, or use fewer fractional bits."
     )
+
+
+class JobInvalid(MpcError):
+    """A job file that cannot be used as it is."""
+
+    code: ClassVar[str] = "mpc_job_invalid"
+    default_hint: ClassVar[str] = (
+        'A job file lists protocol = "aby3" | "semi2k" and one [[parties]] table per '
+        "process (host, port, certificate), the dealer last for semi2k; see docs/mpc.md."
+    )

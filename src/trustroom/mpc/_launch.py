@@ -15,7 +15,7 @@ from trustroom.mpc._errors import MpcError, PeerLost, PeerTimeout
 from trustroom.mpc._semi2k import Semi2k, serve_dealer
 from trustroom.mpc._transport import MemoryNetwork, Transport
 
-__all__ = ["ScriptMain", "launch", "run_party"]
+__all__ = ["ScriptMain", "launch", "processes_for", "run_party"]
 
 Main = Callable[[Context], Any]
 # name: (the protocol, its computing parties, a helper's loop run as the next rank or None)
@@ -47,13 +47,13 @@ class ScriptMain:
         return main(ctx)
 
 
-def _checked(name: str, parties: int) -> int:
-    """The number of processes ``name`` runs with ``parties`` computing parties (a dealer
-    counts too)."""
+def processes_for(name: str, parties: int | None = None) -> int:
+    """The number of processes protocol ``name`` runs (its dealer too, for SEMI2K), checking
+    ``parties`` (the computing parties) if given."""
     if name not in _PROTOCOLS:
         raise MpcError(f"no protocol {name!r}; choose from {', '.join(_PROTOCOLS)}")
     _, needed, helper = _PROTOCOLS[name]
-    if parties != needed:
+    if parties is not None and parties != needed:
         raise MpcError(f"{name} runs with {needed} parties, not {parties}")
     return needed + (helper is not None)
 
@@ -63,9 +63,10 @@ def run_party(main: Main, protocol: str, transport: Transport, frac_bits: int = 
     the parties: it returns None); the transport is closed afterwards, which tells the other
     parties this one is done."""
     try:
+        processes = processes_for(protocol)
+        if processes != transport.parties:
+            raise MpcError(f"{protocol} runs {processes} processes, not {transport.parties}")
         make, parties, helper = _PROTOCOLS[protocol]
-        if _checked(protocol, parties) != transport.parties:
-            raise MpcError(f"{protocol} needs {_checked(protocol, parties)} processes")
         if helper is not None and transport.rank == parties:
             return helper(transport)
         return main(Context(make(transport), frac_bits))
@@ -93,9 +94,8 @@ def launch(
     party that fails stops the others; the first failure that is not a consequence of another
     (a lost or silent peer) is raised.
     """
-    if parties is None:
-        parties = _PROTOCOLS[protocol][1] if protocol in _PROTOCOLS else 0
-    processes = _checked(protocol, parties)
+    processes = processes_for(protocol, parties)
+    parties = parties or _PROTOCOLS[protocol][1]
     if transport == "mem":
         results = _in_threads(main, protocol, processes, timeout, frac_bits)
     elif transport == "tcp":

@@ -38,7 +38,7 @@ from cryptography.x509.oid import NameOID
 from trustroom.mpc._errors import MpcError, PeerLost, PeerTimeout, ProtocolError
 from trustroom.mpc._transport import Buffer, Transport
 
-__all__ = ["Party", "TcpTransport", "connect", "local_parties"]
+__all__ = ["Party", "TcpTransport", "connect", "local_parties", "new_identity"]
 
 # Both set-up messages: magic, version, then the dialler's rank and the rank it dialled, or
 # the accepting party's rank and its verdict.
@@ -560,6 +560,27 @@ def _describe(der: bytes | None, certificates: list[bytes]) -> str:
     return f"{owner} ({name}SHA-256 {fingerprint}…)"
 
 
+def new_identity(name: str, *, days: int = 365) -> tuple[bytes, bytes]:
+    """A party's self-signed certificate and its private key (both PEM), on P-256: what the
+    other parties of a job pin."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
 def local_parties(count: int, host: str = "127.0.0.1") -> tuple[list[Party], list[bytes]]:
     """Parties for a run on one machine: free ports, a fresh certificate and key each.
 
@@ -575,27 +596,9 @@ def local_parties(count: int, host: str = "127.0.0.1") -> tuple[list[Party], lis
     finally:
         for probe in probes:
             probe.close()
-    parties, keys = [], []
-    now = datetime.now(UTC)
-    for rank, port in enumerate(ports):
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"trustroom mpc party {rank}")])
-        certificate = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + timedelta(days=1))
-            .sign(key, hashes.SHA256())
-        )
-        parties.append(Party(host, port, certificate.public_bytes(serialization.Encoding.PEM)))
-        keys.append(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
-    return parties, keys
+    identities = [new_identity(f"trustroom mpc party {rank}", days=1) for rank in range(count)]
+    parties = [
+        Party(host, port, certificate)
+        for port, (certificate, _) in zip(ports, identities, strict=True)
+    ]
+    return parties, [key for _, key in identities]
