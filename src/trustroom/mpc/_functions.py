@@ -10,7 +10,6 @@ from numpy.polynomial import Chebyshev, Polynomial
 
 from trustroom.mpc._array import Public, SecretArray
 from trustroom.mpc._ordering import max as _max
-from trustroom.mpc._ring import encode
 from trustroom.mpc._words import compress_even_bits, position_bits, reverse_bits, top_bit
 
 __all__ = [
@@ -50,21 +49,27 @@ def minimum(x: SecretArray, y: SecretArray) -> SecretArray:
     return where(x < y, x, y)
 
 
-_EXP_HALVINGS = 6  # e^x = (e^(x/64))^64
+_EXP_HALVINGS = 5  # e^x = (e^(x/32))^32
+# e^y on |y| <= 1/2: degree-4 interpolation at Chebyshev points, relative error below 2.5e-5.
+_EXP: list[float] = (
+    Chebyshev.interpolate(np.exp, 4, domain=[-0.5, 0.5]).convert(kind=Polynomial).coef.tolist()
+)
+# The polynomial is taken in x itself, its coefficients divided by 32^i: they are carried with
+# 24 more fractional bits, so that the smallest (about 4e-8) keeps 17 bits.
+_EXP_EXTRA_BITS = 24
 
 
 def exp(x: SecretArray) -> SecretArray:
     """e^x for x in [-16, 16] (beyond 17 the result overflows the fixed-point range).
 
-    e^(x/64) by its degree-4 Taylor polynomial (error below 3e-7 for |x/64| <= 1/4), squared
-    six times; each squaring doubles the relative error, so the result is within 2e-3
-    relative (measured: 1.2e-3) where e^x is above 2^-8, and within 4 units in the last place
-    below. 22 rounds.
+    e^(x/32) by a degree-4 polynomial (relative error below 2.5e-5 for |x/32| <= 1/2; its
+    powers of x in two rounds of products, the terms summed before one truncation), squared
+    five times; each squaring doubles the relative error, so the result is within 2e-3
+    relative where e^x is above 2^-8, and within 4 units in the last place below. 16 rounds.
     """
-    y = x * (1.0 / 2**_EXP_HALVINGS)
-    p: SecretArray = y * (1.0 / 24) + 1.0 / 6
-    for constant in (0.5, 1.0, 1.0):
-        p = p * y + constant
+    x = _fixed(x)
+    scaled = [c / 2 ** (_EXP_HALVINGS * i) for i, c in enumerate(_EXP)]
+    p = _polynomial(x, scaled, extra_bits=_EXP_EXTRA_BITS)
     for _ in range(_EXP_HALVINGS):
         p = p * p
     return p
@@ -80,29 +85,38 @@ def _reciprocal_1_to_2(d: SecretArray) -> SecretArray:
     return w
 
 
-def sigmoid(x: SecretArray) -> SecretArray:
-    """1 / (1 + e^-x) for any x in the input range, within 3e-4 absolute (measured: 1.2e-4):
-    from e^-|x| in (0, 1], with |x| held at 16 (beyond, e^-|x| is below one unit in the last
-    place, and exp's polynomial is out of its range), then 1/(1 + e^-|x|) in [1/2, 1)
-    mirrored for negative x. The sign and whether |x| reaches 16 both come from x's bits
-    (the latter through a prefix OR). About 55 rounds."""
-    x = _fixed(x)
+def _sign_and_reach(x: SecretArray, reach_bits: int) -> tuple[SecretArray, SecretArray]:
+    """1 where x is negative, and 1 where |x| reaches 2^reach_bits (for negative x: exceeds
+    it), both from x's bits: one decomposition, a prefix OR, one conversion. 16 rounds."""
     protocol = x.ctx.protocol
     bits = protocol.bits(x.shares)
     sign = bits >> np.uint64(63)
     # |x|, or |x| - 1 where x is negative (its bits inverted), without the sign bit
     magnitude_bits = (bits ^ (np.uint64(0) - sign)) & np.uint64(2**63 - 1)
-    reach = x.ctx.frac_bits + 4  # 2^4 = 16
+    reach = x.ctx.frac_bits + reach_bits
     beyond = (protocol.prefix_or(magnitude_bits) >> np.uint64(reach)) & np.uint64(1)
     flags = protocol.bit_to_arithmetic(np.stack((sign, beyond), axis=1))
-    negative = SecretArray(x.ctx, flags[:, 0], False)
-    magnitude = where(SecretArray(x.ctx, flags[:, 1], False), 16.0, x * (1 - 2 * negative))
-    s = _reciprocal_1_to_2(exp(-magnitude) + 1)
+    return SecretArray(x.ctx, flags[:, 0], False), SecretArray(x.ctx, flags[:, 1], False)
+
+
+def _exp_of_negative(m: SecretArray, negative: SecretArray, beyond: SecretArray) -> SecretArray:
+    """e^-|m| for any m, |m| held at 16 where ``beyond`` (e^-16 is below one unit in the last
+    place, and exp's polynomial is out of its range further on)."""
+    return exp(-where(beyond, 16.0, m * (1 - 2 * negative)))
+
+
+def sigmoid(x: SecretArray) -> SecretArray:
+    """1 / (1 + e^-x) for any x in the input range, within 3e-4 absolute (measured: 1.2e-4):
+    from e^-|x| in (0, 1] (|x| held at 16), then 1/(1 + e^-|x|) in [1/2, 1) mirrored for
+    negative x. About 50 rounds."""
+    x = _fixed(x)
+    negative, beyond = _sign_and_reach(x, 4)
+    s = _reciprocal_1_to_2(_exp_of_negative(x, negative, beyond) + 1)
     return where(negative, 1 - s, s)
 
 
 def tanh(x: SecretArray) -> SecretArray:
-    """tanh x = 2 sigmoid(2x) - 1, within 6e-4 absolute. About 55 rounds."""
+    """tanh x = 2 sigmoid(2x) - 1, within 6e-4 absolute. About 50 rounds."""
     return 2 * sigmoid(2 * x) - 1
 
 
@@ -205,9 +219,12 @@ _LOG1P: list[float] = (
 )
 
 
-def _polynomial(t: SecretArray, coefficients: Sequence[float]) -> SecretArray:
+def _polynomial(
+    t: SecretArray, coefficients: Sequence[float], *, extra_bits: int = 0
+) -> SecretArray:
     """sum c_i t^i: the powers in ceil(log2 n) rounds of multiplications, the products with
-    the coefficients summed before a single truncation."""
+    the coefficients (carried with ``extra_bits`` more fractional bits) summed before a
+    single truncation. Every term times 2^(2f + extra_bits) must stay below 2^61."""
     protocol, f = t.ctx.protocol, t.ctx.frac_bits
     powers = [t.shares]
     while len(powers) < len(coefficients) - 1:
@@ -216,11 +233,11 @@ def _polynomial(t: SecretArray, coefficients: Sequence[float]) -> SecretArray:
         right = np.stack(powers[:take], axis=1)
         products = protocol.mul_trunc(left, right, f)
         powers.extend(products[:, i] for i in range(take))
-    total = sum(
-        (p * encode(c, f) for p, c in zip(powers, coefficients[1:], strict=True)),
-        start=np.zeros_like(t.shares),
-    )
-    return SecretArray(t.ctx, protocol.trunc(total, f), True) + float(coefficients[0])
+    bits = f + extra_bits
+    # public constants in the ring, beyond the range inputs are held to
+    ring = [np.int64(round(c * 2**bits)).astype(np.uint64) for c in coefficients[1:]]
+    total = sum((p * c for p, c in zip(powers, ring, strict=True)), start=np.zeros_like(t.shares))
+    return SecretArray(t.ctx, protocol.trunc(total, bits), True) + float(coefficients[0])
 
 
 def log(x: SecretArray) -> SecretArray:
@@ -242,11 +259,14 @@ def log(x: SecretArray) -> SecretArray:
 
 
 def softmax(x: SecretArray, axis: int = -1) -> SecretArray:
-    """e^x / sum(e^x) along ``axis``, within 1e-3 absolute: the largest value is subtracted
-    first (every exponent is then at most 0, and the sum between 1 and the length)."""
+    """e^x / sum(e^x) along ``axis``, within 1e-3 absolute, for any x in the input range: the
+    largest value is subtracted first (every exponent is then at most 0, held at -16, and
+    the sum between 1 and the length)."""
 
     def keep(y: SecretArray) -> SecretArray:
         return SecretArray(y.ctx, np.expand_dims(y.shares, axis % x.ndim + 1), y.fixed)
 
-    e = exp(x - keep(_max(x, axis)))
+    below = _fixed(x) - keep(_max(x, axis))
+    _, beyond = _sign_and_reach(below, 4)
+    e = exp(where(beyond, -16.0, below))
     return e * keep(reciprocal(e.sum(axis)))
