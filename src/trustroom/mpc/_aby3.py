@@ -12,16 +12,18 @@ zero-sharing (alpha_i = F(K_i) - F(K_{i+1})) and random sharings cost no message
 
 Costs per element, per party: input 1 round, the owner sends 2 elements; reveal 1 round, 1
 element; integer multiplication 1 round, 1 element; fixed-point multiplication (with
-truncation) 2 rounds, 2 elements (4 for the truncation's dealer, a role that rotates); the
+truncation) 2 rounds, 2 elements (the truncation's dealer too: a role that rotates); the
 top bit (comparisons) 10 rounds, 17 words from party 0 and 13 from the others.
 
 Truncation (ABY3 section 5.1.2 with a known most significant bit, as in Escudero et al.,
 "Improved primitives for MPC over mixed arithmetic-binary circuits", CRYPTO 2020): one party
 deals a random r with shares of its top bit and of its lower 63 bits shifted right, the
 other two open c = v + 2^62 + r, and the shift of c is corrected by the dealt shares and by
-the top bit of c. With |v| < 2^62 the result is floor(v / 2^d) or one more (the borrow
-between the low bits of c and r is not computed): it differs from v / 2^d by at most one
-unit in the last place, for every element. There is no rare large error.
+the top bit of c. The dealer's own term of v is folded into r (r = r_1 + r_2 - z_dealer, r_1
+and r_2 from seeds), so it sends the second opener two words and nothing else. With
+|v| < 2^62 the result is floor(v / 2^d) or one more (the borrow between the low bits of c and
+r is not computed): it differs from v / 2^d by at most one unit in the last place, for every
+element. There is no rare large error.
 """
 
 from __future__ import annotations
@@ -197,8 +199,8 @@ class Aby3(BooleanCircuits):
 
     def _truncate(self, z: Ring, bits: int) -> Shares:
         """v / 2^bits as a replicated sharing, from this party's masked term z of an additive
-        sharing of v; see the module documentation. The dealer, which sends twice what the
-        others send, changes from one call to the next so that no party carries it all."""
+        sharing of v; see the module documentation. The dealer changes from one call to the
+        next: every party sends two words either way, but the dealer's come at the start."""
         if not 0 < bits < _ring.OFFSET_BITS:
             raise ValueError(f"truncation by {bits} bits is out of range")
         shape = z.shape
@@ -208,12 +210,13 @@ class Aby3(BooleanCircuits):
         # Seeds: K_first is the dealer's and the first opener's, K_dealer the dealer's and the
         # second opener's, K_second the two openers' (unknown to the dealer).
         if self.rank == dealer:
-            r0 = self._key(first).ring(shape)
+            # r = r_first + r_second - z: the dealer's own term vanishes into the mask, so
+            # it sends only the second opener's shares of r's low bits and top bit.
+            r_first = self._key(first).ring(shape)
             low0, msb0 = self._key(first).ring(shape), self._key(first).ring(shape)
-            low, msb = _ring.truncation_mask(r0 + self._key(dealer).ring(shape), bits)
-            dealt = np.stack((z, low - low0, msb - msb0))
-            self._send(first, z)
-            self._send(second, dealt)
+            r = r_first + self._key(dealer).ring(shape) - z
+            low, msb = _ring.truncation_mask(r, bits)
+            self._send(second, np.stack((low - low0, msb - msb0)))
             mine_next = self._recv(second, shape)
             following = self._recv(first, shape)
             self._rounds(2)
@@ -223,14 +226,12 @@ class Aby3(BooleanCircuits):
             low, msb = self._key(first).ring(shape), self._key(first).ring(shape)
             mine = z + r_share + np.uint64(1 << _ring.OFFSET_BITS)
             self._send(second, mine)
-            opened = mine + self._recv(second, shape) + self._recv(dealer, shape)
+            opened = mine + self._recv(second, shape)
         else:
-            r_share = self._key(dealer).ring(shape)
-            mine = z + r_share
+            mine = z + self._key(dealer).ring(shape)
             self._send(first, mine)
-            from_dealer = self._recv(dealer, (3, *shape))
-            opened = mine + self._recv(first, shape) + from_dealer[0]
-            low, msb = from_dealer[1], from_dealer[2]
+            opened = mine + self._recv(first, shape)
+            low, msb = self._recv(dealer, (2, *shape))
         u = _ring.truncation_term(opened, low, msb, bits, lead=self.rank == first)
         m, n = self._key(second).ring(shape), self._key(second).ring(shape)
         if self.rank == first:
