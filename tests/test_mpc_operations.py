@@ -128,10 +128,14 @@ def test_reductions_indexing_and_shapes(protocol: str) -> None:
                 x.mean(),
                 x[1, :, 2],
                 x.reshape(6, 4).T,
+                x.var(),
+                x.var(axis=1),
             )
         ]
 
-    total, by_axis, means, mean, picked, transposed = run(main, protocol)[0]
+    total, by_axis, means, mean, picked, transposed, var, var_by_axis = run(main, protocol)[0]
+    assert abs(var - data.var()) < 8 * ULP
+    assert np.max(np.abs(var_by_axis - data.var(axis=1))) < 8 * ULP
     assert total == data.sum() and np.array_equal(by_axis, data.sum(axis=1))
     assert (
         np.max(np.abs(means - data.mean(axis=-1))) < 2 * ULP and abs(mean - data.mean()) < 2 * ULP
