@@ -95,3 +95,53 @@ def test_job_files_that_cannot_work_are_refused_with_the_reason(tmp_path: Path) 
     )
     assert result.returncode != 0 and "mpc_job_invalid" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+MRENCLAVE = "ab" * 32
+
+
+def attested_job(directory: Path, mrenclave: str) -> Path:
+    """A job whose party 2 made its key in the (simulated) TEE, expected to run MRENCLAVE."""
+    job = write_job(directory, "aby3", 3)
+    result = CliRunner().invoke(app, [
+        "mpc", "keygen", "org2", "--out-dir", str(directory), "--attested", "--sim",
+        "--mrenclave", MRENCLAVE, "--mrsigner", "cd" * 32,
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    with job.open("a") as out:
+        out.write(
+            f'[parties.expect]\ntee = ["sim"]\nallow_sim = true\n'
+            f'measurements = {{ mrenclave = ["{mrenclave}"] }}\n'
+        )
+    return job
+
+
+def test_a_party_in_a_tee_is_checked_against_the_job_before_anyone_connects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))  # the simulated TEE's host
+    script = tmp_path / "job_script.py"
+    script.write_text(SCRIPT)
+    job = attested_job(tmp_path, MRENCLAVE)
+    command = [sys.executable, "-m", "trustroom", "mpc", "party", str(script), "--config", str(job)]
+    started = [
+        subprocess.Popen([*command, "--rank", str(rank)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for rank in range(3)
+    ]  # fmt: skip
+    outputs = [process.communicate(timeout=120) for process in started]
+    assert [p.returncode for p in started] == [0, 0, 0], outputs
+    assert all(out.strip().endswith("[2.5, -2.0]") for out, _ in outputs)
+
+    elsewhere = attested_job(tmp_path / "other", "ef" * 32)  # expects other code
+    with pytest.raises(mpc.PeerRejected, match=r"party 2's certificate.*mrenclave is ab") as caught:
+        mpc.run_job(lambda ctx: None, mpc.Job.load(elsewhere), 0)
+    assert caught.value.code == "mpc_peer_rejected"
+    plain = write_job(tmp_path / "plain", "aby3", 3)  # a certificate without evidence
+    with plain.open("a") as out:
+        out.write("[parties.expect]\nallow_sim = true\n")
+    with pytest.raises(mpc.PeerRejected, match="party 2's certificate"):
+        mpc.run_job(lambda ctx: None, mpc.Job.load(plain), 0)
+    plain.write_text(plain.read_text().replace("allow_sim", "allow_simulation"))
+    with pytest.raises(mpc.JobInvalid, match=r"unknown keys \['allow_simulation'\]"):
+        mpc.Job.load(plain)

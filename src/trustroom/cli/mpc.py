@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import typer
 
-from trustroom.cli._output import console
+from trustroom.cli._options import (
+    MRENCLAVE,
+    MRSIGNER,
+    PROD_ID,
+    SIGNER,
+    SIM,
+    SIM_NOTE,
+    SVN,
+    WORKLOAD,
+    attester_for,
+)
+from trustroom.cli._output import console, err_console
 
 app = typer.Typer(
     help="Secret-sharing multi-party computation: parties compute on data none of them sees.",
@@ -80,12 +92,45 @@ def keygen(
     out_dir: Path = typer.Option(Path("."), "--out-dir", file_okay=False,
                                  help="Where to write them."),
     days: int = typer.Option(365, "--days", min=1, help="How long the certificate is valid."),
+    attested: bool = typer.Option(
+        False, "--attested",
+        help="Make the key in this TEE, in an RA-TLS certificate whose evidence binds it (the "
+        "other parties then check it against the job file's 'expect').",
+    ),
+    workload: Path = WORKLOAD,
+    mrenclave: str = MRENCLAVE,
+    mrsigner: str = MRSIGNER,
+    signer: str = SIGNER,
+    isv_prod_id: int = PROD_ID,
+    isv_svn: int = SVN,
+    sim: bool = SIM,
 ) -> None:  # fmt: skip
-    """Make a party's self-signed certificate (to share) and private key (to keep)."""
+    """Make a party's certificate (to share) and private key (to keep): self-signed, or with
+    `--attested` an RA-TLS certificate from this TEE (hardware if found, else the simulated
+    one running the declared workload)."""
+    from cryptography.hazmat.primitives import serialization
+
     from trustroom._core.files import write_atomically
     from trustroom.mpc import new_identity
+    from trustroom.ratls import create_certificate
 
-    certificate, private_key = new_identity(name, days=days)
+    if attested:
+        attester = attester_for(
+            workload, mrenclave, mrsigner, signer, isv_prod_id, isv_svn, sim=sim
+        )
+        if attester.tee == "sim":
+            err_console.print(f"[yellow]{SIM_NOTE}[/]")
+        key, made = create_certificate(
+            attester, subject=f"trustroom mpc {name}", validity=timedelta(days=days)
+        )
+        certificate = made.public_bytes(serialization.Encoding.PEM)
+        private_key = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    else:
+        certificate, private_key = new_identity(name, days=days)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(out_dir / f"{name}.key", private_key, mode=0o600)
     write_atomically(out_dir / f"{name}.pem", certificate, mode=0o644)

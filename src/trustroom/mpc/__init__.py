@@ -25,6 +25,7 @@ from trustroom.mpc._errors import (
     JobInvalid,
     MpcError,
     PeerLost,
+    PeerRejected,
     PeerTimeout,
     ProtocolError,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "JobInvalid",
     "MpcError",
     "PeerLost",
+    "PeerRejected",
     "PeerTimeout",
     "ProtocolError",
     "ScriptMain",

@@ -61,3 +61,14 @@ class JobInvalid(MpcError):
         'A job file lists protocol = "aby3" | "semi2k" and one [[parties]] table per '
         "process (host, port, certificate), the dealer last for semi2k; see docs/mpc.md."
     )
+
+
+class PeerRejected(MpcError):
+    """A party whose certificate does not attest what the job expects of it."""
+
+    code: ClassVar[str] = "mpc_peer_rejected"
+    default_hint: ClassVar[str] = (
+        "The party's RA-TLS certificate must come from the TEE and code the job file's "
+        "'expect' table names; make a fresh one there (trustroom mpc keygen --attested) or "
+        "correct the expectation."
+    )

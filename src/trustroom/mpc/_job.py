@@ -19,6 +19,19 @@ differs)::
 
 Party ``i`` is the ``i``-th table. Each party presents its certificate and pins the others'
 (see ``_tcp``); ``trustroom mpc keygen`` makes a certificate and key.
+
+A party that runs in a TEE makes its key there, in an RA-TLS certificate whose evidence binds
+it (``trustroom mpc keygen --attested``); its table then says what that evidence must show,
+and every other party checks it before connecting::
+
+    [parties.expect]           # as trustroom.ratls.Expectation
+    tee = ["sgx"]
+    measurements = { mrenclave = ["9a3c..."] }
+    min_tcb_status = "UpToDate"
+    # allow_sim = true         # the simulated TEE, for trying a job out: protects nothing
+
+``collateral = "intel.json"`` in the table gives Intel's collateral for hardware evidence
+(dcap-qvl JSON); simulated evidence needs none.
 """
 
 from __future__ import annotations
@@ -32,10 +45,12 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from trustroom.evidence import DcapCollateral, EvidenceError, Verifier
 from trustroom.mpc._context import Context
-from trustroom.mpc._errors import JobInvalid, MpcError
+from trustroom.mpc._errors import JobInvalid, MpcError, PeerRejected
 from trustroom.mpc._launch import processes_for, run_party
 from trustroom.mpc._tcp import Party, connect
+from trustroom.ratls import Expectation, RaTlsError, inspect_certificate
 
 __all__ = ["Job", "run_job"]
 
@@ -64,6 +79,8 @@ class Job:
     timeout: float = 60.0
     connect_timeout: float = 300.0
     keys: tuple[Path | None, ...] = ()
+    expectations: tuple[Expectation | None, ...] = ()
+    collaterals: tuple[DcapCollateral | None, ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> Job:
@@ -88,7 +105,7 @@ class Job:
                 f"{where}: {protocol} runs {processes} processes (its dealer last, for "
                 f"semi2k), and the file lists {len(tables)}"
             )
-        parties, keys = [], []
+        parties, keys, expectations, collaterals = [], [], [], []
         for rank, table in enumerate(tables):
             at = f"{where}, party {rank}"
             port = table.get("port")
@@ -104,13 +121,63 @@ class Job:
                 raise JobInvalid(f"{at}: {certificate_path} is not a PEM certificate") from exc
             parties.append(Party(_text(table, "host", at), port, certificate))
             keys.append(path.parent / table["key"] if isinstance(table.get("key"), str) else None)
+            expectations.append(_expectation(table.get("expect"), at))
+            collaterals.append(_collateral(path.parent, table.get("collateral"), at))
         return cls(
             protocol,
             tuple(parties),
             _number(document, "timeout", 60.0, where),
             _number(document, "connect_timeout", 300.0, where),
             tuple(keys),
+            tuple(expectations),
+            tuple(collaterals),
         )
+
+    def check_attested(self, rank: int) -> None:
+        """Verify, for party ``rank``, every other party's certificate that the job expects
+        to be attested: its evidence binds its key, verifies, and meets the expectation.
+        PeerRejected names the first that does not."""
+        for other, expectation in enumerate(self.expectations):
+            if expectation is None or other == rank:
+                continue
+            result = inspect_certificate(
+                self.parties[other].certificate,
+                verifier=Verifier(trust_sim=expectation.allow_sim),
+                collateral=self.collaterals[other],
+                expect=expectation,
+            )
+            if not result.verified:
+                raise PeerRejected(
+                    f"party {other}'s certificate does not attest what the job expects: "
+                    + "; ".join(e.message for e in result.errors),
+                    codes=list(result.error_codes),
+                )
+
+
+def _expectation(value: Any, where: str) -> Expectation | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise JobInvalid(f"{where}: 'expect' must be a table (see trustroom.ratls.Expectation)")
+    known = {"measurements", "tee", "min_tcb_status", "allow_sim", "allow_debug"}
+    if unknown := set(value) - known:
+        raise JobInvalid(f"{where}: 'expect' has unknown keys {sorted(unknown)}")
+    try:
+        return Expectation(**value)
+    except (RaTlsError, TypeError, AttributeError) as exc:
+        raise JobInvalid(f"{where}: 'expect' is not a valid expectation: {exc}") from exc
+
+
+def _collateral(directory: Path, value: Any, where: str) -> DcapCollateral | None:
+    if value is None:
+        return None
+    path = directory / _text({"collateral": value}, "collateral", where)
+    try:
+        return DcapCollateral.from_dcap_qvl_json(path.read_bytes())
+    except OSError as exc:
+        raise JobInvalid(f"{where}: cannot read {path}: {exc.strerror}") from exc
+    except (EvidenceError, ValueError) as exc:
+        raise JobInvalid(f"{where}: {path} is not Intel collateral (dcap-qvl JSON)") from exc
 
 
 def run_job(main: Callable[[Context], Any], job: Job, rank: int, key: Path | None = None) -> Any:
@@ -134,6 +201,7 @@ def run_job(main: Callable[[Context], Any], job: Job, rank: int, key: Path | Non
     listed = x509.load_pem_x509_certificate(job.parties[rank].certificate).public_key()
     if listed != public:
         raise JobInvalid(f"{key_path} is not the key of party {rank}'s certificate in the job")
+    job.check_attested(rank)
     transport = connect(
         rank, job.parties, key_pem, timeout=job.timeout, connect_timeout=job.connect_timeout
     )
