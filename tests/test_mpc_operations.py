@@ -130,10 +130,18 @@ def test_reductions_indexing_and_shapes(protocol: str) -> None:
                 x.reshape(6, 4).T,
                 x.var(),
                 x.var(axis=1),
+                x.sum(axis=1, keepdims=True),
+                mpc.max(x, axis=2, keepdims=True),
+                mpc.argmin(x, keepdims=True),
             )
         ]
 
-    total, by_axis, means, mean, picked, transposed, var, var_by_axis = run(main, protocol)[0]
+    results = run(main, protocol)[0]
+    total, by_axis, means, mean, picked, transposed, var, var_by_axis = results[:8]
+    kept_sum, kept_max, kept_argmin = results[8:]
+    assert np.array_equal(kept_sum, data.sum(axis=1, keepdims=True))
+    assert np.array_equal(kept_max, data.max(axis=2, keepdims=True))
+    assert np.array_equal(kept_argmin, np.argmin(data, keepdims=True))
     assert abs(var - data.var()) < 8 * ULP
     assert np.max(np.abs(var_by_axis - data.var(axis=1))) < 8 * ULP
     assert total == data.sum() and np.array_equal(by_axis, data.sum(axis=1))

@@ -69,19 +69,6 @@ class Aby3(BooleanCircuits):
     def _rounds(self, count: int) -> None:
         self.rounds += count
 
-    def _send(self, to: int, array: Ring) -> None:
-        self.transport.send(to, np.ascontiguousarray(array).data.cast("B"))
-
-    def _recv(self, frm: int, shape: tuple[int, ...]) -> Ring:
-        data = self.transport.recv(frm)
-        ring = np.frombuffer(data, dtype=np.uint64)
-        if ring.size != int(np.prod(shape, dtype=np.int64)):
-            raise ProtocolError(
-                f"party {frm} sent {ring.size} elements where {shape} were expected: "
-                "the parties are not running the same computation"
-            )
-        return ring.reshape(shape)
-
     def _key(self, j: int) -> Stream:
         """Seed K_j's stream (this party holds K_rank and K_{rank+1})."""
         return self._own if j % 3 == self.rank else self._next
@@ -108,21 +95,21 @@ class Aby3(BooleanCircuits):
             first = self._key(owner).ring(shape)
             second = self._key(owner + 1).ring(shape)
             last = value ^ first ^ second if boolean else value - first - second
-            self._send(self.next, last)
-            self._send(self.prev, last)
+            self.transport.send_ring(self.next, last)
+            self.transport.send_ring(self.prev, last)
             pair = (first, second)
         elif self.rank == (owner + 1) % 3:
-            pair = (self._key(owner + 1).ring(shape), self._recv(owner, shape))
+            pair = (self._key(owner + 1).ring(shape), self.transport.recv_ring(owner, shape))
         else:
-            pair = (self._recv(owner, shape), self._key(owner).ring(shape))
+            pair = (self.transport.recv_ring(owner, shape), self._key(owner).ring(shape))
         self._rounds(1)
         return np.stack(pair)
 
     @wrapping
     def reveal(self, x: Shares) -> Ring:
         """Open ``x`` to every party."""
-        self._send(self.next, x[0])
-        missing = self._recv(self.prev, x.shape[1:])
+        self.transport.send_ring(self.next, x[0])
+        missing = self.transport.recv_ring(self.prev, x.shape[1:])
         self._rounds(1)
         opened: Ring = x[0] + x[1] + missing
         return opened
@@ -148,8 +135,8 @@ class Aby3(BooleanCircuits):
     def _reshare(self, out: Shares) -> Shares:
         """From an additive 3-of-3 sharing (this party's term in ``out[0]``) to the replicated
         one: ``out[1]`` receives the next party's term."""
-        self._send(self.prev, out[0])
-        out[1] = self._recv(self.next, out.shape[1:])
+        self.transport.send_ring(self.prev, out[0])
+        out[1] = self.transport.recv_ring(self.next, out.shape[1:])
         self._rounds(1)
         return out
 
@@ -216,29 +203,29 @@ class Aby3(BooleanCircuits):
             low0, msb0 = self._key(first).ring(shape), self._key(first).ring(shape)
             r = r_first + self._key(dealer).ring(shape) - z
             low, msb = _ring.truncation_mask(r, bits)
-            self._send(second, np.stack((low - low0, msb - msb0)))
-            mine_next = self._recv(second, shape)
-            following = self._recv(first, shape)
+            self.transport.send_ring(second, np.stack((low - low0, msb - msb0)))
+            mine_next = self.transport.recv_ring(second, shape)
+            following = self.transport.recv_ring(first, shape)
             self._rounds(2)
             return np.stack((mine_next, following))
         if self.rank == first:
             r_share = self._key(first).ring(shape)
             low, msb = self._key(first).ring(shape), self._key(first).ring(shape)
             mine = z + r_share + np.uint64(1 << _ring.OFFSET_BITS)
-            self._send(second, mine)
-            opened = mine + self._recv(second, shape)
+            self.transport.send_ring(second, mine)
+            opened = mine + self.transport.recv_ring(second, shape)
         else:
             mine = z + self._key(dealer).ring(shape)
-            self._send(first, mine)
-            opened = mine + self._recv(first, shape)
-            low, msb = self._recv(dealer, (2, *shape))
+            self.transport.send_ring(first, mine)
+            opened = mine + self.transport.recv_ring(first, shape)
+            low, msb = self.transport.recv_ring(dealer, (2, *shape))
         u = _ring.truncation_term(opened, low, msb, bits, lead=self.rank == first)
         m, n = self._key(second).ring(shape), self._key(second).ring(shape)
         if self.rank == first:
-            self._send(dealer, u - m)
+            self.transport.send_ring(dealer, u - m)
             pair = (u - m, m + n)
         else:
-            self._send(dealer, u - n)
+            self.transport.send_ring(dealer, u - n)
             pair = (m + n, u - n)
         self._rounds(2)
         return np.stack(pair)
@@ -305,12 +292,12 @@ class Aby3(BooleanCircuits):
         total = self._add_words(b ^ n1 ^ n2, (majority ^ n2) << np.uint64(1))
         out = self._pair(shape)
         if self.rank == 0:  # holds c_0 and c_1 of the opened word, needs c_2
-            self._send(2, total[1])
-            c = total[0] ^ total[1] ^ self._recv(2, shape)
+            self.transport.send_ring(2, total[1])
+            c = total[0] ^ total[1] ^ self.transport.recv_ring(2, shape)
             out[0], out[1] = c + np.uint64(2), r1[1]
         elif self.rank == 2:  # holds c_2 and c_0, needs c_1
-            self._send(0, total[0])
-            c = total[0] ^ total[1] ^ self._recv(0, shape)
+            self.transport.send_ring(0, total[0])
+            c = total[0] ^ total[1] ^ self.transport.recv_ring(0, shape)
             out[0], out[1] = r2[0], c + np.uint64(2)
         else:
             out[0], out[1] = r1[0], r2[1]

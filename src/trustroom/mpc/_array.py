@@ -212,23 +212,19 @@ class SecretArray:
     def T(self) -> SecretArray:
         return self.transpose()
 
-    def sum(self, axis: int | None = None) -> SecretArray:
-        if axis is None:
-            flat = self.shares.reshape(self.shares.shape[0], -1)
-            return self._new(flat.sum(axis=1, dtype=np.uint64), self.fixed)
-        return self._new(self.shares.sum(axis=axis % self.ndim + 1, dtype=np.uint64), self.fixed)
+    def sum(self, axis: int | None = None, *, keepdims: bool = False) -> SecretArray:
+        axes = tuple(range(1, self.shares.ndim)) if axis is None else axis % self.ndim + 1
+        total = self.shares.sum(axis=axes, dtype=np.uint64, keepdims=keepdims)
+        return self._new(total, self.fixed)
 
-    def mean(self, axis: int | None = None) -> SecretArray:
+    def mean(self, axis: int | None = None, *, keepdims: bool = False) -> SecretArray:
         """The mean, within two units in the last place while the sum stays below 2^25
         (1/n is taken with extra fractional bits, then truncated away)."""
         count = self.size if axis is None else self.shape[axis]
-        return self.sum(axis) * (1.0 / count)
+        return self.sum(axis, keepdims=keepdims) * (1.0 / count)
 
     def var(self, axis: int | None = None) -> SecretArray:
         """The population variance (numpy's default), the mean of squared deviations: within
         a few units in the last place while the squares stay below 2^25. 6 rounds."""
-        centre = self.mean(axis)
-        if axis is not None:
-            centre = self._new(np.expand_dims(centre.shares, axis % self.ndim + 1), centre.fixed)
-        deviation = self - centre
+        deviation = self - self.mean(axis, keepdims=True)
         return (deviation * deviation).mean(axis)

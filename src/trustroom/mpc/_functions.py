@@ -10,6 +10,7 @@ from numpy.polynomial import Chebyshev, Polynomial
 
 from trustroom.mpc._array import Public, SecretArray
 from trustroom.mpc._ordering import max as _max
+from trustroom.mpc._ring import fixed_point
 from trustroom.mpc._words import compress_even_bits, position_bits, reverse_bits, top_bit
 
 __all__ = [
@@ -85,33 +86,35 @@ def _reciprocal_1_to_2(d: SecretArray) -> SecretArray:
     return w
 
 
+def _sign_and_magnitude(x: SecretArray) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean sharings of x's sign bit and of |x| (|x| - 1 where x is negative: its bits
+    inverted, which needs no carry), from one bit decomposition (8 rounds)."""
+    bits = x.ctx.protocol.bits(x.shares)
+    sign = bits >> np.uint64(63)
+    return sign, bits ^ (np.uint64(0) - sign)
+
+
 def _sign_and_reach(x: SecretArray, reach_bits: int) -> tuple[SecretArray, SecretArray]:
     """1 where x is negative, and 1 where |x| reaches 2^reach_bits (for negative x: exceeds
     it), both from x's bits: one decomposition, a prefix OR, one conversion. 16 rounds."""
     protocol = x.ctx.protocol
-    bits = protocol.bits(x.shares)
-    sign = bits >> np.uint64(63)
-    # |x|, or |x| - 1 where x is negative (its bits inverted), without the sign bit
-    magnitude_bits = (bits ^ (np.uint64(0) - sign)) & np.uint64(2**63 - 1)
+    sign, magnitude = _sign_and_magnitude(x)
     reach = x.ctx.frac_bits + reach_bits
-    beyond = (protocol.prefix_or(magnitude_bits) >> np.uint64(reach)) & np.uint64(1)
+    within = magnitude & np.uint64(2**63 - 1)  # the sign bit is not part of the magnitude
+    beyond = (protocol.prefix_or(within) >> np.uint64(reach)) & np.uint64(1)
     flags = protocol.bit_to_arithmetic(np.stack((sign, beyond), axis=1))
     return SecretArray(x.ctx, flags[:, 0], False), SecretArray(x.ctx, flags[:, 1], False)
 
 
-def _exp_of_negative(m: SecretArray, negative: SecretArray, beyond: SecretArray) -> SecretArray:
-    """e^-|m| for any m, |m| held at 16 where ``beyond`` (e^-16 is below one unit in the last
-    place, and exp's polynomial is out of its range further on)."""
-    return exp(-where(beyond, 16.0, m * (1 - 2 * negative)))
-
-
 def sigmoid(x: SecretArray) -> SecretArray:
     """1 / (1 + e^-x) for any x in the input range, within 3e-4 absolute (measured: 1.2e-4):
-    from e^-|x| in (0, 1] (|x| held at 16), then 1/(1 + e^-|x|) in [1/2, 1) mirrored for
-    negative x. About 50 rounds."""
+    from e^-|x| in (0, 1], |x| held at 16 (e^-16 is below one unit in the last place, and
+    exp's polynomial is out of its range further on), then 1/(1 + e^-|x|) in [1/2, 1)
+    mirrored for negative x. About 50 rounds."""
     x = _fixed(x)
     negative, beyond = _sign_and_reach(x, 4)
-    s = _reciprocal_1_to_2(_exp_of_negative(x, negative, beyond) + 1)
+    magnitude = where(beyond, 16.0, x * (1 - 2 * negative))
+    s = _reciprocal_1_to_2(exp(-magnitude) + 1)
     return where(negative, 1 - s, s)
 
 
@@ -160,9 +163,8 @@ def reciprocal(x: SecretArray) -> SecretArray:
     """
     x = _fixed(x)
     f = _check_frac_bits(x)
-    bits = x.ctx.protocol.bits(x.shares)
-    sign = bits >> np.uint64(63)
-    one_hot = _top_bits(x, bits ^ (np.uint64(0) - sign))
+    sign, magnitude = _sign_and_magnitude(x)
+    one_hot = _top_bits(x, magnitude)
     scale, negative = _arithmetic(x, reverse_bits(one_hot) >> np.uint64(63 - 2 * f), sign)
     signed = SecretArray(x.ctx, scale, True) * (1 - 2 * SecretArray(x.ctx, negative, False))
     return _reciprocal_1_to_2(x * signed) * signed
@@ -234,8 +236,7 @@ def _polynomial(
         products = protocol.mul_trunc(left, right, f)
         powers.extend(products[:, i] for i in range(take))
     bits = f + extra_bits
-    # public constants in the ring, beyond the range inputs are held to
-    ring = [np.int64(round(c * 2**bits)).astype(np.uint64) for c in coefficients[1:]]
+    ring = fixed_point(np.asarray(coefficients[1:], dtype=np.float64), bits)
     total = sum((p * c for p, c in zip(powers, ring, strict=True)), start=np.zeros_like(t.shares))
     return SecretArray(t.ctx, protocol.trunc(total, bits), True) + float(coefficients[0])
 
@@ -263,10 +264,7 @@ def softmax(x: SecretArray, axis: int = -1) -> SecretArray:
     largest value is subtracted first (every exponent is then at most 0, held at -16, and
     the sum between 1 and the length)."""
 
-    def keep(y: SecretArray) -> SecretArray:
-        return SecretArray(y.ctx, np.expand_dims(y.shares, axis % x.ndim + 1), y.fixed)
-
-    below = _fixed(x) - keep(_max(x, axis))
+    below = _fixed(x) - _max(x, axis, keepdims=True)
     _, beyond = _sign_and_reach(below, 4)
     e = exp(where(beyond, -16.0, below))
-    return e * keep(reciprocal(e.sum(axis)))
+    return e * reciprocal(e.sum(axis, keepdims=True))

@@ -120,9 +120,9 @@ class Job:
             except ValueError as exc:
                 raise JobInvalid(f"{at}: {certificate_path} is not a PEM certificate") from exc
             parties.append(Party(_text(table, "host", at), port, certificate))
-            keys.append(path.parent / table["key"] if isinstance(table.get("key"), str) else None)
+            keys.append(path.parent / _text(table, "key", at) if "key" in table else None)
             expectations.append(_expectation(table.get("expect"), at))
-            collaterals.append(_collateral(path.parent, table.get("collateral"), at))
+            collaterals.append(_collateral(path.parent, table, at))
         return cls(
             protocol,
             tuple(parties),
@@ -168,10 +168,10 @@ def _expectation(value: Any, where: str) -> Expectation | None:
         raise JobInvalid(f"{where}: 'expect' is not a valid expectation: {exc}") from exc
 
 
-def _collateral(directory: Path, value: Any, where: str) -> DcapCollateral | None:
-    if value is None:
+def _collateral(directory: Path, table: dict[str, Any], where: str) -> DcapCollateral | None:
+    if "collateral" not in table:
         return None
-    path = directory / _text({"collateral": value}, "collateral", where)
+    path = directory / _text(table, "collateral", where)
     try:
         return DcapCollateral.from_dcap_qvl_json(path.read_bytes())
     except OSError as exc:

@@ -44,7 +44,9 @@ def _positions(x: SecretArray, shape: tuple[int, ...]) -> np.ndarray:
     return x.ctx.protocol.add_public(zeros, encode(count, 0))
 
 
-def _reduce(x: SecretArray, axis: int | None, smallest: bool, positions: bool) -> SecretArray:
+def _reduce(
+    x: SecretArray, axis: int | None, smallest: bool, positions: bool, keepdims: bool
+) -> SecretArray:
     protocol = x.ctx.protocol
     values = _last(x, axis)
     if values.shape[-1] == 0:
@@ -62,30 +64,35 @@ def _reduce(x: SecretArray, axis: int | None, smallest: bool, positions: bool) -
             chosen = np.concatenate((chosen, values[..., -1:]), axis=-1)
             chosen_index = np.concatenate((chosen_index, index[..., -1:]), axis=-1)
         values, index = chosen, chosen_index
-    if positions:
-        return SecretArray(x.ctx, index[..., 0], False)
-    return SecretArray(x.ctx, values[..., 0], x.fixed)
+    result = (index if positions else values)[..., :1]  # the reduced axis kept, last
+    if not keepdims:
+        result = result[..., 0]
+    elif axis is None:
+        result = result.reshape((result.shape[0],) + (1,) * x.ndim)
+    else:
+        result = _back(result, x, axis)
+    return SecretArray(x.ctx, result, x.fixed and not positions)
 
 
-def max(x: SecretArray, axis: int | None = None) -> SecretArray:
+def max(x: SecretArray, axis: int | None = None, *, keepdims: bool = False) -> SecretArray:
     """The largest value along ``axis`` (of all, for None), exact."""
-    return _reduce(x, axis, smallest=False, positions=False)
+    return _reduce(x, axis, smallest=False, positions=False, keepdims=keepdims)
 
 
-def min(x: SecretArray, axis: int | None = None) -> SecretArray:
+def min(x: SecretArray, axis: int | None = None, *, keepdims: bool = False) -> SecretArray:
     """The smallest value along ``axis`` (of all, for None), exact."""
-    return _reduce(x, axis, smallest=True, positions=False)
+    return _reduce(x, axis, smallest=True, positions=False, keepdims=keepdims)
 
 
-def argmax(x: SecretArray, axis: int | None = None) -> SecretArray:
+def argmax(x: SecretArray, axis: int | None = None, *, keepdims: bool = False) -> SecretArray:
     """The position of the largest value along ``axis`` (in the flattened array, for None),
     the first one on ties, as numpy's; a secret integer array."""
-    return _reduce(x, axis, smallest=False, positions=True)
+    return _reduce(x, axis, smallest=False, positions=True, keepdims=keepdims)
 
 
-def argmin(x: SecretArray, axis: int | None = None) -> SecretArray:
+def argmin(x: SecretArray, axis: int | None = None, *, keepdims: bool = False) -> SecretArray:
     """The position of the smallest value along ``axis``, the first one on ties."""
-    return _reduce(x, axis, smallest=True, positions=True)
+    return _reduce(x, axis, smallest=True, positions=True, keepdims=keepdims)
 
 
 def _bitonic(x: SecretArray, axis: int) -> tuple[np.ndarray, np.ndarray]:

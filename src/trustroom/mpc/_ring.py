@@ -19,6 +19,7 @@ __all__ = [
     "Ring",
     "decode",
     "encode",
+    "fixed_point",
     "matmul",
     "truncation_mask",
     "truncation_term",
@@ -46,6 +47,13 @@ def encode(values: npt.ArrayLike, frac_bits: int) -> Ring:
             f"an input has magnitude {largest:g}; "
             f"with {frac_bits} fractional bits inputs must stay below {limit:g}"
         )
+    return fixed_point(array, frac_bits)
+
+
+def fixed_point(values: npt.ArrayLike, frac_bits: int) -> Ring:
+    """``values`` as ring elements with ``frac_bits`` fractional bits, unchecked: for public
+    constants the protocols choose, which may exceed the range inputs are held to."""
+    array = np.asarray(values)
     if array.dtype.kind == "f":
         return np.rint(array * float(2**frac_bits)).astype(np.int64).view(np.uint64)
     return (array.astype(np.int64) << np.int64(frac_bits)).view(np.uint64)

@@ -45,20 +45,6 @@ Shares = Ring  # (1, *shape): this party's term
 DEALER = 2  # the dealer's rank on the network of the two parties and itself
 
 
-def _send(transport: Transport, to: int, array: Ring) -> None:
-    transport.send(to, np.ascontiguousarray(array).data.cast("B"))
-
-
-def _recv(transport: Transport, frm: int, shape: tuple[int, ...]) -> Ring:
-    ring = np.frombuffer(transport.recv(frm), dtype=np.uint64)
-    if ring.size != int(np.prod(shape, dtype=np.int64)):
-        raise ProtocolError(
-            f"party {frm} sent {ring.size} elements where {shape} were expected: "
-            "the parties are not running the same computation"
-        )
-    return ring.reshape(shape)
-
-
 class Semi2k(BooleanCircuits):
     """The protocol as seen by party 0 or 1; every method is called by both in step."""
 
@@ -84,8 +70,8 @@ class Semi2k(BooleanCircuits):
 
     def _exchange(self, array: Ring) -> Ring:
         """Send this party's ``array``, receive the other's of the same shape."""
-        _send(self.transport, self.other, array)
-        return _recv(self.transport, self.other, array.shape)
+        self.transport.send_ring(self.other, array)
+        return self.transport.recv_ring(self.other, array.shape)
 
     def _ask(self, kind: str, *shapes: tuple[int, ...], bits: int = 0) -> None:
         if self.rank == 0:
@@ -97,7 +83,7 @@ class Semi2k(BooleanCircuits):
         """This party's term of the dealer's value: from the seed for party 0, sent to 1."""
         if self.rank == 0:
             return self._dealt.ring(shape)
-        return _recv(self.transport, DEALER, shape)
+        return self.transport.recv_ring(DEALER, shape)
 
     # -- moving values in and out ---------------------------------------------------------
 
@@ -189,7 +175,7 @@ class Semi2k(BooleanCircuits):
         if self.rank == 0:
             low, msb = self._dealt.ring(shape), self._dealt.ring(shape)
         else:
-            low, msb = _recv(self.transport, DEALER, (2, *shape))
+            low, msb = self.transport.recv_ring(DEALER, (2, *shape))
         self.rounds += 1
         return _ring.truncation_term(opened, low, msb, bits, lead=self.rank == 0)[None]
 
@@ -232,9 +218,9 @@ class Semi2k(BooleanCircuits):
         total = self._add_words(b, minus_r)
         self.rounds += 1
         if self.rank == 1:
-            _send(self.transport, 0, total[0])
+            self.transport.send_ring(0, total[0])
             return r[None]
-        opened: Ring = total[0] ^ _recv(self.transport, 1, shape)
+        opened: Ring = total[0] ^ self.transport.recv_ring(1, shape)
         return opened[None]
 
     @wrapping
@@ -271,16 +257,16 @@ def serve_dealer(transport: Transport) -> None:
                 a0, b0 = first.ring(shapes[0]), first.ring(shapes[1])
                 a1, b1 = second.ring(shapes[0]), second.ring(shapes[1])
                 c = product(a0 + a1, b0 + b1)
-                _send(transport, 1, c - first.ring(c.shape))
+                transport.send_ring(1, c - first.ring(c.shape))
             elif kind == "and":
                 a0, b0 = first.ring(shapes[0]), first.ring(shapes[0])
                 a1, b1 = second.ring(shapes[0]), second.ring(shapes[0])
                 c = (a0 ^ a1) & (b0 ^ b1)
-                _send(transport, 1, c ^ first.ring(c.shape))
+                transport.send_ring(1, c ^ first.ring(c.shape))
             elif kind == "trunc":
                 r0, r1 = first.ring(shapes[0]), second.ring(shapes[0])
                 low0, msb0 = first.ring(shapes[0]), first.ring(shapes[0])
                 low, msb = _ring.truncation_mask(r0 + r1, bits)
-                _send(transport, 1, np.stack((low - low0, msb - msb0)))
+                transport.send_ring(1, np.stack((low - low0, msb - msb0)))
             else:
                 raise ProtocolError(f"the dealer got an unknown request {kind!r}")

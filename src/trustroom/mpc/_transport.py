@@ -12,7 +12,10 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from trustroom.mpc._errors import PeerLost, PeerTimeout
+import numpy as np
+
+from trustroom.mpc._errors import PeerLost, PeerTimeout, ProtocolError
+from trustroom.mpc._ring import Ring
 
 __all__ = ["MemoryNetwork", "Transport"]
 
@@ -37,6 +40,21 @@ class Transport(ABC):
 
     @abstractmethod
     def _send(self, to: int, data: Buffer) -> None: ...
+
+    def send_ring(self, to: int, array: Ring) -> None:
+        """Send ring elements (their bytes; the receiver knows the shape)."""
+        self.send(to, np.ascontiguousarray(array).data.cast("B"))
+
+    def recv_ring(self, frm: int, shape: tuple[int, ...]) -> Ring:
+        """Ring elements of ``shape`` from party ``frm``; ProtocolError if it sent another
+        number of them (the parties are then not running the same computation)."""
+        ring = np.frombuffer(self.recv(frm), dtype=np.uint64)
+        if ring.size != int(np.prod(shape, dtype=np.int64)):
+            raise ProtocolError(
+                f"party {frm} sent {ring.size} elements where {shape} were expected: "
+                "the parties are not running the same computation"
+            )
+        return ring.reshape(shape)
 
     @abstractmethod
     def recv(self, frm: int) -> Buffer:

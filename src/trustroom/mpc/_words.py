@@ -49,11 +49,14 @@ def parity(words: Ring) -> Ring:
     return out & np.uint64(1)
 
 
+# Bit i of a position 0-63 is set at the positions this mask selects.
+_POSITION_MASKS = tuple(np.uint64(sum(1 << j for j in range(64) if j >> i & 1)) for i in range(6))
+
+
 def position_bits(one_hot: Ring) -> Ring:
     """For a word with one bit set, the index of that bit (0-63), from the parities of the
     positions whose index has bit i set."""
     out = np.zeros_like(one_hot)
-    for i in range(6):
-        mask = sum(1 << j for j in range(64) if j >> i & 1)
-        out |= parity(one_hot & np.uint64(mask)) << np.uint64(i)
+    for i, mask in enumerate(_POSITION_MASKS):
+        out |= parity(one_hot & mask) << np.uint64(i)
     return out

@@ -209,13 +209,9 @@ class SimPlatform:
         """
         when = at or datetime.now(UTC)
         path = self.directory / "collateral.json"
-        try:
-            stored = _published_collateral(path)
-            issued, until = _window(stored)
-            if issued <= when <= until:
-                return stored
-        except (OSError, EvidenceError, ValueError, KeyError, TypeError):
-            pass  # absent or damaged: issue a fresh set below, as for a stale one
+        stored = _published_collateral(path, when)
+        if stored is not None:
+            return stored
         fresh = self._issue_collateral(when)
         write_atomically(path, fresh.to_dcap_qvl_json().encode(), mode=0o644)
         return fresh
@@ -367,31 +363,28 @@ def sim_collateral(at: datetime | None = None) -> DcapCollateral:
     the collateral must be issued anew.
     """
     when = at or datetime.now(UTC)
-    path = trustroom_home() / "sim" / "collateral.json"
-    try:
-        published = _published_collateral(path)
-        issued, until = _window(published)
-        if issued <= when <= until:
-            return published
-    except (OSError, EvidenceError, ValueError, KeyError, TypeError):
-        pass
-    return SimPlatform.default().collateral(when)
+    published = _published_collateral(trustroom_home() / "sim" / "collateral.json", when)
+    return published or SimPlatform.default().collateral(when)
 
 
 _parsed: dict[Path, tuple[tuple[int, int, int], DcapCollateral]] = {}
 
 
-def _published_collateral(path: Path) -> DcapCollateral:
-    """The collateral in ``path``, parsed again only when the file changed (it is replaced
-    atomically, so a new inode, size or time marks a new version)."""
-    status = path.stat()
-    version = (status.st_ino, status.st_size, status.st_mtime_ns)
-    cached = _parsed.get(path)
-    if cached is not None and cached[0] == version:
-        return cached[1]
-    collateral = DcapCollateral.from_dcap_qvl_json(path.read_bytes())
-    _parsed[path] = (version, collateral)
-    return collateral
+def _published_collateral(path: Path, at: datetime) -> DcapCollateral | None:
+    """The collateral in ``path`` if it is valid at ``at``; None if it is stale, absent or
+    damaged. Parsed again only when the file changed (it is replaced atomically, so a new
+    inode, size or time marks a new version)."""
+    try:
+        status = path.stat()
+        version = (status.st_ino, status.st_size, status.st_mtime_ns)
+        cached = _parsed.get(path)
+        if cached is None or cached[0] != version:
+            cached = (version, DcapCollateral.from_dcap_qvl_json(path.read_bytes()))
+            _parsed[path] = cached
+        issued, until = _window(cached[1])
+    except (OSError, EvidenceError, ValueError, KeyError, TypeError):
+        return None
+    return cached[1] if issued <= at <= until else None
 
 
 def _new_platform() -> bytes:
