@@ -62,7 +62,7 @@ def serve(
     ),
     access_log: bool = typer.Option(
         False, "--access-log",
-        help="Log every HTTP request (decisions are logged either way).",
+        help="Log every HTTP request (off by default: it costs CPU on every exchange).",
     ),
 ) -> None:  # fmt: skip
     """Serve the broker over HTTP with uvicorn."""
