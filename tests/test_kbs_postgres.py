@@ -13,7 +13,15 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from kbs_server import running_broker, sim_policy, write_keys
 
-from trustroom.kbs import KbsAdmin, attestation_message, decrypt_response, new_tee_key
+from trustroom.kbs import (
+    KbsAdmin,
+    KbsStore,
+    KeyBroker,
+    StoreUnavailable,
+    attestation_message,
+    decrypt_response,
+    new_tee_key,
+)
 from trustroom.tee import SimAttester, SimWorkload
 
 pytestmark = pytest.mark.postgres
@@ -73,3 +81,26 @@ def test_authenticate_on_one_replica_attest_and_fetch_on_the_other(
             token = {"Authorization": f"Bearer {attest.json()['token']}"}
             again = http.get(f"{first}/kbs/v0/resource/default/key/1", headers=token)
             assert decrypt_response(key, again.json()) == b"replicated secret"
+
+
+def test_a_connection_the_server_dropped_fails_one_step_and_is_replaced(database: str) -> None:
+    store = KbsStore(database)
+    broker = KeyBroker(store, trust_sim=True)
+    broker.auth({"version": "0.4.0", "tee": "sim"})  # a pooled serving connection exists now
+    killer = sa.create_engine(database, isolation_level="AUTOCOMMIT")
+    with killer.connect() as connection:
+        dropped = connection.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+    killer.dispose()
+    assert dropped
+    with pytest.raises(StoreUnavailable):
+        broker.auth({"version": "0.4.0", "tee": "sim"})
+    _, session = broker.auth({"version": "0.4.0", "tee": "sim"})  # on a new connection
+    with store.serving():
+        assert store.session(session) is not None
+    store.engine.dispose()
+    store.serving_engine.dispose()

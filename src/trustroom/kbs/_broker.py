@@ -358,7 +358,8 @@ class KeyBroker:
         """``GET /resource/<repo>/<type>/<tag>`` for a session id or a bearer token: the
         resource as JWE to the TEE key in the token, if the resource policy allows it."""
         path = _resource_path(repo, type_, tag)
-        claims = self.verify_token(self._token_of(credential))
+        token, sealed = self._token_and_resource(credential, path)
+        claims = self.verify_token(token)
         decision = self.decide(claims, repo, type_, tag)
         if not decision.allow:
             raise PolicyDenied(
@@ -372,29 +373,27 @@ class KeyBroker:
         )
         if tee_pubkey is None:
             raise TokenInvalid("the token carries no tee-pubkey to encrypt the resource to")
-        plaintext = self._cipher_or_fail().unseal(path, self._sealed(path))
+        if sealed is None:
+            raise ResourceNotFound(f"no resource at {path}")
+        plaintext = self._cipher_or_fail().unseal(path, sealed)
         if _dig(claims, ("submods", "cpu0", "ear.veraison.annotated-evidence", "sim")):
             log.warning("released %s to a SIMULATED TEE (no protection)", path)
         return encrypt_response(tee_pubkey, plaintext)
 
-    def _token_of(self, credential: str) -> str:
+    def _token_and_resource(self, credential: str, path: str) -> tuple[str, bytes | None]:
+        """The token a credential stands for, and the sealed resource at ``path`` (read in
+        the same round trip as the session)."""
         if credential.count(".") == 2:
-            return credential  # a bearer JWT (passport mode)
+            return credential, self.store.resource(path)  # a bearer JWT (passport mode)
         now = self.now()
-        session = self.store.session(credential)
+        session, sealed = self.store.session_and_resource(credential, path)
         if session is None:
             raise SessionNotFound("no such session")
         if session.expires_at <= now:
             raise SessionExpired("the session has expired")
         if session.state != "attested" or session.token is None:
             raise SessionNotFound("the session has not attested yet; POST /attest first")
-        return session.token
-
-    def _sealed(self, path: str) -> bytes:
-        sealed = self.store.resource(path)
-        if sealed is None:
-            raise ResourceNotFound(f"no resource at {path}")
-        return sealed
+        return session.token, sealed
 
     def _cipher_or_fail(self) -> ResourceCipher:
         if self._cipher is None:
