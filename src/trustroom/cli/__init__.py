@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
-_AREAS = ("evidence", "tee", "ratls", "attestation", "kbs", "sealfs", "enclave", "mpc")
+_AREAS = ("evidence", "tee", "ratls", "attestation", "kbs", "sealfs", "enclave", "mpc", "ledger")
 
 
 @functools.cache

@@ -1,0 +1,270 @@
+"""The log itself: appends in durable batches, signed checkpoints, proofs and receipts.
+
+::
+
+    ledger = Ledger.init("example.org/ledger", "sqlite:///ledger.db")
+    indices = ledger.append([record.canonical() for record in records])  # durable on return
+    note = ledger.checkpoint()                       # a c2sp.org/tlog-checkpoint signed note
+    receipt = ledger.receipt(indices[0])             # c2sp.org/tlog-proof, checked offline
+
+A batch is integrated into the tree from the stored right edge (the compact range), never by
+recomputing it, in the same transaction that stores its entries. A checkpoint is signed only
+after a consistency proof from the last signed one, built from the stored nodes, verifies:
+the log never signs two checkpoints that disagree, even over an altered database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from trustroom.ledger._checkpoint import Checkpoint, sign_checkpoint
+from trustroom.ledger._errors import (
+    CheckpointRefused,
+    EntryNotFound,
+    GovernanceRefused,
+    LogExists,
+    LogNotFound,
+    ProofInvalid,
+)
+from trustroom.ledger._governance import Consortium, governance_record, replay
+from trustroom.ledger._logkey import ledger_attester, log_key_record, new_log_key, open_log_key
+from trustroom.ledger._merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    nodes_for_consistency,
+    nodes_for_inclusion,
+    verify_consistency,
+)
+from trustroom.ledger._note import NoteSigner, NoteVerifier
+from trustroom.ledger._receipt import Receipt
+from trustroom.ledger._records import Record
+from trustroom.ledger._store import LedgerStore, State, StoredCheckpoint, TileBatch, tile_of
+from trustroom.tee import Attester
+
+__all__ = ["Ledger"]
+
+_HASH = 32
+
+
+class Ledger:
+    """A transparency log in a database (see the module docstring).
+
+    ``attester`` is the TEE holding the log key (default: this machine's, or the simulated
+    one running trustroom's code); only signing needs it.
+    """
+
+    def __init__(
+        self,
+        db: str | LedgerStore | None = None,
+        *,
+        attester: Attester | None = None,
+    ) -> None:
+        self.store = db if isinstance(db, LedgerStore) else LedgerStore(db)
+        meta = self.store.meta()
+        if "origin" not in meta:
+            raise LogNotFound("the database holds no log")
+        self.origin = meta["origin"].decode()
+        self.verifier = NoteVerifier.from_vkey(meta["vkey"].decode())
+        self._sealed_key = meta["sealed_key"]
+        self._attester = attester
+        self._signer: NoteSigner | None = None
+
+    @classmethod
+    def init(
+        cls, origin: str, db: str | LedgerStore | None = None, *, attester: Attester | None = None
+    ) -> Ledger:
+        """Create a log named ``origin``: its key, made and sealed in the TEE, and entry 0
+        attesting that key."""
+        store = db if isinstance(db, LedgerStore) else LedgerStore(db)
+        attester = attester or ledger_attester()
+        signer, sealed = new_log_key(origin, attester)
+        meta = {
+            "origin": origin.encode(),
+            "vkey": signer.verifier().vkey.encode(),
+            "sealed_key": sealed,
+        }
+        if not store.initialise(meta, EMPTY_ROOT):
+            raise LogExists(f"the database holds a log already ({store.meta()['origin']!r})")
+        ledger = cls(store, attester=attester)
+        ledger.append([log_key_record(origin, signer, attester).canonical()])
+        return ledger
+
+    # -- appends ---------------------------------------------------------------------------
+
+    def append(self, entries: Iterable[bytes | Record]) -> range:
+        """Append entries in one durable batch; their indices, once the batch is committed."""
+        records = [e if isinstance(e, Record) else Record.parse(e) for e in entries]
+        if not records:
+            return range(0)
+        with self.store.appending() as (state, batch, db):
+            return self._integrate(state, batch, db, records)
+
+    def _integrate(
+        self, state: State, batch: TileBatch, db: sa.Connection, records: Sequence[Record]
+    ) -> range:
+        data = [r.canonical() for r in records]
+        tree = CompactRange(state.size, state.edge)
+        tree.extend([leaf_hash(d) for d in data], batch.visit)
+        new = State(tree.size, tree.root(), tuple(tree.hashes))
+        entries = [(r.kind, d) for r, d in zip(records, data, strict=True)]
+        self.store.commit(db, batch, state.size, entries, new)
+        return range(state.size, new.size)
+
+    # -- governance --------------------------------------------------------------------------
+
+    def govern(self, message: Mapping[str, Any]) -> range:
+        """Log a signed governance message (genesis, proposal or ballot) if the consortium's
+        rules, replayed from the log, accept it; a deciding ballot is followed by its
+        outcome. Their indices."""
+        with self.store.appending() as (state, batch, db):
+            history = [Record.parse(d) for d in self.store.entries_of_kind(db, "governance")]
+            kind = message.get("document", {}).get("type") if isinstance(message, Mapping) else None
+            records = [governance_record(message)]
+            if kind == "genesis":
+                if history:
+                    raise GovernanceRefused("the consortium has its genesis already")
+                Consortium.genesis(message)
+            else:
+                consortium = replay(history)
+                if kind == "proposal":
+                    consortium.propose(message)
+                elif kind == "ballot":
+                    outcome = consortium.vote(message)
+                    if outcome is not None:
+                        records.append(governance_record(outcome))
+                else:
+                    raise GovernanceRefused(f"{kind!r} is not a governance message one submits")
+            return self._integrate(state, batch, db, records)
+
+    def consortium(self) -> Consortium:
+        """The consortium as the log's governance history makes it, checked on the way."""
+        with self.store.engine.connect() as db:
+            history = self.store.entries_of_kind(db, "governance")
+        return replay(Record.parse(d) for d in history)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.store.state().size
+
+    def entry(self, index: int) -> bytes:
+        data = self.store.entry(index)
+        if data is None:
+            raise EntryNotFound(f"the log has no entry {index}")
+        return data
+
+    def record(self, index: int) -> Record:
+        return Record.parse(self.entry(index))
+
+    def tile(self, level: int, index: int) -> tuple[int, bytes]:
+        """A tlog-tiles hash tile: its width and its bottom row (``width`` hashes)."""
+        found = self.store.tiles({(level, index)})
+        if (level, index) not in found:
+            raise EntryNotFound(f"the log has no tile {level}/{index}")
+        width, nodes = found[(level, index)]
+        return width, nodes[: width * _HASH]
+
+    # -- proofs ------------------------------------------------------------------------------
+
+    def _node_reader(self, node_ids: Iterable[tuple[int, int]]) -> _Nodes:
+        keys = {tile_of(level, index)[:2] for level, index in node_ids}
+        return _Nodes({k: v[1] for k, v in self.store.tiles(keys).items()})
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 9162 PATH(index, D[size]) from the stored nodes."""
+        self._check_range(index, size)
+        nodes = self._node_reader(nodes_for_inclusion(index, size))
+        return inclusion_proof(index, size, nodes)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        """RFC 9162 PROOF(size1, D[size2]) from the stored nodes."""
+        if not 0 < size1 <= size2:
+            raise EntryNotFound(f"no consistency proof from size {size1} to {size2}")
+        self._check_range(size1 - 1, size2)
+        nodes = self._node_reader(nodes_for_consistency(size1, size2))
+        return consistency_proof(size1, size2, nodes)
+
+    def _check_range(self, index: int, size: int) -> None:
+        current = self.size
+        if not 0 <= index < size <= current:
+            raise EntryNotFound(
+                f"index {index} in a tree of size {size}: the log has {current} entries"
+            )
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def _log_signer(self) -> NoteSigner:
+        if self._signer is None:
+            self._signer = open_log_key(self._sealed_key, self._attester or ledger_attester())
+        return self._signer
+
+    def checkpoint(self) -> str:
+        """Sign a checkpoint of the current tree (the last one if the tree has not grown),
+        after checking that it extends the last signed one; the signed note."""
+        state = self.store.state()
+        last = self.store.last_checkpoint()
+        if last is not None and last.size == state.size:
+            if last.root != state.root:
+                raise CheckpointRefused(
+                    f"the tree of size {state.size} has another root than its signed checkpoint"
+                )
+            return last.note
+        if last is not None:
+            if last.size > state.size:
+                raise CheckpointRefused(
+                    f"the tree has {state.size} entries, fewer than the {last.size} of its last "
+                    "signed checkpoint"
+                )
+            try:
+                proof = self.consistency_proof(last.size, state.size)
+                verify_consistency(last.size, state.size, proof, last.root, state.root)
+            except ProofInvalid as exc:
+                raise CheckpointRefused(
+                    f"the tree of size {state.size} does not extend the signed checkpoint of "
+                    f"size {last.size}: {exc.message}"
+                ) from exc
+        note = sign_checkpoint(Checkpoint(self.origin, state.size, state.root), self._log_signer())
+        self.store.add_checkpoint(StoredCheckpoint(state.size, state.root, note), int(time.time()))
+        return note
+
+    def latest_checkpoint(self) -> str:
+        last = self.store.last_checkpoint()
+        if last is None:
+            raise EntryNotFound("the log has signed no checkpoint yet")
+        return last.note
+
+    def receipt(self, index: int) -> Receipt:
+        """A c2sp.org/tlog-proof receipt of entry ``index`` under the latest checkpoint."""
+        last = self.store.last_checkpoint()
+        if last is None or index >= last.size:
+            raise EntryNotFound(
+                f"no signed checkpoint covers entry {index} yet",
+                hint="Sign one with trustroom ledger checkpoint, then ask again.",
+            )
+        proof = self.inclusion_proof(index, last.size)
+        return Receipt(
+            index=index, proof=tuple(proof), extra=self.entry(index), checkpoint=last.note
+        )
+
+
+class _Nodes:
+    """Perfect-subtree hashes out of the tiles read for one proof."""
+
+    def __init__(self, tiles: dict[tuple[int, int], bytes]) -> None:
+        self._tiles = tiles
+
+    def __call__(self, level: int, index: int) -> bytes:
+        tile_level, tile_index, position = tile_of(level, index)
+        nodes = self._tiles.get((tile_level, tile_index))
+        digest = nodes[position * _HASH : (position + 1) * _HASH] if nodes else b""
+        if len(digest) != _HASH or digest == bytes(_HASH):
+            raise ProofInvalid(f"the log's node {level}/{index} is missing from its storage")
+        return digest

@@ -1,0 +1,333 @@
+"""The log's tables, in SQL (SQLAlchemy Core): SQLite by default, PostgreSQL by URL.
+
+Modelled on Tessera's storage: one row of tree state (size, root and the compact range's
+right edge, from which the next batch is integrated without reading anything else), the
+entries, the signed checkpoints, and the tree's node hashes in tiles of 8 levels and 256
+hashes wide as c2sp.org/tlog-tiles lays them out. A tile row holds all 8 levels of its
+subtree (510 hashes), not just the bottom row tlog-tiles serves, so any node of a proof is
+a slice of a row: a proof at a million entries reads three rows and hashes nothing but the
+right edge.
+
+Appends serialise on the state row (its first statement writes it, which takes SQLite's
+write lock or the PostgreSQL row lock), and a batch commits whole or not at all: an index is
+acknowledged only after its commit, so a crash never loses an acknowledged entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
+
+from trustroom._core.paths import trustroom_home
+from trustroom.ledger._errors import LogNotFound, StoreUnavailable
+
+__all__ = [
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
+    "LedgerStore",
+    "State",
+    "StoredCheckpoint",
+    "TileBatch",
+    "default_database_url",
+    "tile_of",
+]
+
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+_HASH = 32
+# Levels 0..7 of a tile's subtree, bottom row first: 256 + 128 + ... + 2 hashes.
+_TILE_NODES = 2 * TILE_WIDTH - 2
+_TILE_BYTES = _TILE_NODES * _HASH
+
+_metadata = sa.MetaData()
+_meta = sa.Table(
+    "ledger_meta",
+    _metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+)
+_state = sa.Table(
+    "ledger_state",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # always 1
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("root", sa.LargeBinary, nullable=False),
+    sa.Column("edge", sa.LargeBinary, nullable=False),  # the compact range's hashes
+)
+_entries = sa.Table(
+    "ledger_entries",
+    _metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("kind", sa.String(32), nullable=False, index=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+_tiles = sa.Table(
+    "ledger_tiles",
+    _metadata,
+    sa.Column("level", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("nodes", sa.LargeBinary, nullable=False),
+)
+_checkpoints = sa.Table(
+    "ledger_checkpoints",
+    _metadata,
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root", sa.LargeBinary, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("signed_at", sa.BigInteger, nullable=False),
+)
+
+_p = sa.bindparam
+_LOCK_STATE = _state.update().where(_state.c.id == 1).values(size=_state.c.size)
+_SELECT_STATE = sa.select(_state.c.size, _state.c.root, _state.c.edge).where(_state.c.id == 1)
+_UPDATE_STATE = (
+    _state.update()
+    .where(_state.c.id == 1)
+    .values(size=_p("new_size"), root=_p("new_root"), edge=_p("new_edge"))
+)
+_INSERT_ENTRY = _entries.insert()
+_SELECT_ENTRY = sa.select(_entries.c.data).where(_entries.c.idx == _p("idx"))
+_LAST_CHECKPOINT = (
+    sa.select(_checkpoints.c.size, _checkpoints.c.root, _checkpoints.c.note)
+    .order_by(_checkpoints.c.size.desc())
+    .limit(1)
+)
+
+
+def default_database_url() -> str:
+    """``sqlite:///$TRUSTROOM_HOME/ledger/ledger.db``."""
+    return f"sqlite:///{trustroom_home() / 'ledger' / 'ledger.db'}"
+
+
+def tile_of(level: int, index: int) -> tuple[int, int, int]:
+    """Where node (``level``, ``index``) lives: tile level, tile index, and its position
+    among the tile's 510 hashes."""
+    tile_level, within = divmod(level, TILE_HEIGHT)
+    shift = TILE_HEIGHT - within
+    row_start = 2 * TILE_WIDTH - (2 * TILE_WIDTH >> within)
+    return tile_level, index >> shift, row_start + (index & ((1 << shift) - 1))
+
+
+@dataclass(frozen=True)
+class State:
+    size: int
+    root: bytes
+    edge: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    note: str
+
+
+def _sqlite_durable(connection: Any, _record: Any) -> None:
+    # WAL lets readers (proofs, tiles) run beside the one writer; FULL syncs the WAL at every
+    # commit, so an acknowledged append survives a power cut too, not just a crash: an audit
+    # log must not forget. Batching is what keeps that affordable.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+@contextmanager
+def _answering() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as exc:
+        raise StoreUnavailable(f"the ledger's database did not answer: {exc.orig}") from exc
+
+
+class TileBatch:
+    """The tiles an append batch touches, read once and written back once."""
+
+    def __init__(self, db: sa.Connection) -> None:
+        self._db = db
+        self.tiles: dict[tuple[int, int], bytearray] = {}
+        self.widths: dict[tuple[int, int], int] = {}
+
+    def visit(self, level: int, index: int, digest: bytes) -> None:
+        tile_level, tile_index, position = tile_of(level, index)
+        key = (tile_level, tile_index)
+        nodes = self.tiles.get(key)
+        if nodes is None:
+            nodes = self.tiles[key] = self._read(key)
+        nodes[position * _HASH : (position + 1) * _HASH] = digest
+        if level % TILE_HEIGHT == 0:
+            self.widths[key] = (index & (TILE_WIDTH - 1)) + 1
+
+    def _read(self, key: tuple[int, int]) -> bytearray:
+        row = self._db.execute(
+            sa.select(_tiles.c.nodes, _tiles.c.width).where(
+                _tiles.c.level == key[0], _tiles.c.idx == key[1]
+            )
+        ).first()
+        if row is None:
+            return bytearray(_TILE_BYTES)
+        self.widths[key] = row.width
+        return bytearray(row.nodes)
+
+    def write(self) -> None:
+        for (level, index), nodes in self.tiles.items():
+            values = {"width": self.widths.get((level, index), 0), "nodes": bytes(nodes)}
+            updated = self._db.execute(
+                _tiles.update().where(_tiles.c.level == level, _tiles.c.idx == index),
+                values,
+            )
+            if not updated.rowcount:
+                self._db.execute(_tiles.insert(), {"level": level, "idx": index, **values})
+
+
+class LedgerStore:
+    """The log's tables on one SQLAlchemy engine; creates them if missing."""
+
+    def __init__(self, url: str | None = None, *, engine: sa.Engine | None = None) -> None:
+        if engine is None:
+            url = url or default_database_url()
+            if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url)
+            if engine.dialect.name == "sqlite":
+                sa.event.listen(engine, "connect", _sqlite_durable)
+        self.engine = engine
+        with _answering():
+            _metadata.create_all(engine)
+
+    # -- metadata ------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, bytes]:
+        with _answering(), self.engine.connect() as db:
+            return {row.name: bytes(row.value) for row in db.execute(sa.select(_meta))}
+
+    def initialise(self, meta: Mapping[str, bytes], empty_root: bytes) -> bool:
+        """Store the log's metadata and an empty tree; False if a log exists already."""
+        with _answering(), self.engine.begin() as db:
+            if db.execute(sa.select(_state.c.id)).first() is not None:
+                return False
+            db.execute(_meta.insert(), [{"name": k, "value": v} for k, v in meta.items()])
+            db.execute(_state.insert(), {"id": 1, "size": 0, "root": empty_root, "edge": b""})
+        return True
+
+    # -- appends ------------------------------------------------------------------------
+
+    @contextmanager
+    def appending(self) -> Iterator[tuple[State, TileBatch, sa.Connection]]:
+        """A write transaction holding the append lock, with the current state and a batch
+        collecting tile updates; the caller inserts entries and calls :meth:`commit`."""
+        with _answering(), self.engine.begin() as db:
+            db.execute(_LOCK_STATE)
+            state = _state_of(db.execute(_SELECT_STATE).first())
+            yield state, TileBatch(db), db
+
+    @staticmethod
+    def commit(
+        db: sa.Connection,
+        batch: TileBatch,
+        first: int,
+        entries: Sequence[tuple[str, bytes]],
+        state: State,
+    ) -> None:
+        """Store ``entries`` (kind, canonical record) from index ``first``, the touched
+        tiles and the new ``state``, in the appending transaction."""
+        db.execute(
+            _INSERT_ENTRY,
+            [{"idx": first + i, "kind": k, "data": d} for i, (k, d) in enumerate(entries)],
+        )
+        batch.write()
+        db.execute(
+            _UPDATE_STATE,
+            {"new_size": state.size, "new_root": state.root, "new_edge": b"".join(state.edge)},
+        )
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def state(self) -> State:
+        with _answering(), self.engine.connect() as db:
+            return _state_of(db.execute(_SELECT_STATE).first())
+
+    def entry(self, index: int) -> bytes | None:
+        with _answering(), self.engine.connect() as db:
+            value = db.execute(_SELECT_ENTRY, {"idx": index}).scalar()
+        return bytes(value) if value is not None else None
+
+    def entries(self, start: int, stop: int) -> list[bytes]:
+        with _answering(), self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(_entries.c.data)
+                .where(_entries.c.idx >= start, _entries.c.idx < stop)
+                .order_by(_entries.c.idx)
+            )
+            return [bytes(row.data) for row in rows]
+
+    @staticmethod
+    def entries_of_kind(db: sa.Connection, kind: str) -> list[bytes]:
+        """Every entry of ``kind``, in log order, read in the caller's transaction."""
+        rows = db.execute(
+            sa.select(_entries.c.data).where(_entries.c.kind == kind).order_by(_entries.c.idx)
+        )
+        return [bytes(row.data) for row in rows]
+
+    def tiles(self, keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, bytes]]:
+        """(width, nodes) of each tile asked for that exists."""
+        if not keys:
+            return {}
+        condition = sa.or_(*(sa.and_(_tiles.c.level == lv, _tiles.c.idx == ix) for lv, ix in keys))
+        with _answering(), self.engine.connect() as db:
+            rows = db.execute(
+                sa.select(_tiles.c.level, _tiles.c.idx, _tiles.c.width, _tiles.c.nodes).where(
+                    condition
+                )
+            )
+            return {(r.level, r.idx): (r.width, bytes(r.nodes)) for r in rows}
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def last_checkpoint(self) -> StoredCheckpoint | None:
+        with _answering(), self.engine.connect() as db:
+            row = db.execute(_LAST_CHECKPOINT).first()
+        return StoredCheckpoint(row.size, bytes(row.root), row.note) if row else None
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        with _answering(), self.engine.connect() as db:
+            row = db.execute(
+                sa.select(_checkpoints.c.size, _checkpoints.c.root, _checkpoints.c.note).where(
+                    _checkpoints.c.size == size
+                )
+            ).first()
+        return StoredCheckpoint(row.size, bytes(row.root), row.note) if row else None
+
+    def add_checkpoint(self, checkpoint: StoredCheckpoint, signed_at: int) -> None:
+        with _answering(), self.engine.begin() as db:
+            db.execute(
+                _checkpoints.insert(),
+                {
+                    "size": checkpoint.size,
+                    "root": checkpoint.root,
+                    "note": checkpoint.note,
+                    "signed_at": signed_at,
+                },
+            )
+
+    def replace_checkpoint_note(self, size: int, note: str) -> None:
+        """Store ``note`` (the same checkpoint with more cosignatures) for ``size``."""
+        with _answering(), self.engine.begin() as db:
+            db.execute(_checkpoints.update().where(_checkpoints.c.size == size).values(note=note))
+
+
+def _state_of(row: Any) -> State:
+    if row is None:
+        raise LogNotFound("the database holds no log")
+    edge = bytes(row.edge)
+    return State(
+        row.size, bytes(row.root), tuple(edge[i : i + _HASH] for i in range(0, len(edge), _HASH))
+    )

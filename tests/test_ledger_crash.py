@@ -1,0 +1,101 @@
+"""A log killed while appending loses no acknowledged entry and signs nothing inconsistent."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from trustroom.ledger import (
+    Checkpoint,
+    Ledger,
+    Record,
+    leaf_hash,
+    open_note,
+    root_of,
+    verify_consistency,
+)
+from trustroom.tee import SimAttester, SimWorkload
+
+TRIALS = 15
+WORKLOAD = SimWorkload(b"\x05" * 32, b"\x06" * 32)
+
+# Appends batches of numbered records, acknowledging each batch once append() returned,
+# and signs a checkpoint now and then, until it is killed.
+WRITER = textwrap.dedent(
+    """
+    import random, sys
+    from trustroom.ledger import Ledger, Record
+    from trustroom.tee import SimAttester, SimWorkload
+
+    ledger = Ledger(sys.argv[1], attester=SimAttester(SimWorkload(b"\\x05" * 32, b"\\x06" * 32)))
+    rng = random.Random(int(sys.argv[2]))
+    n = ledger.size
+    while True:
+        count = rng.randint(1, 60)
+        batch = [
+            Record("attestation-result", {"tee": "sim", "status": "none", "token": "t", "n": n + i})
+            for i in range(count)
+        ]
+        indices = ledger.append(batch)
+        n += count
+        print("acked", indices[-1], flush=True)
+        if rng.random() < 0.3:
+            ledger.checkpoint()
+    """
+)
+
+
+@pytest.mark.slow
+def test_a_killed_writer_loses_no_acknowledged_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    ledger = Ledger.init("example.org/crash", url, attester=SimAttester(WORKLOAD))
+    rng = random.Random(7)
+    acknowledged = 0
+    for trial in range(TRIALS):
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, url, str(trial)],
+            stdout=subprocess.PIPE, text=True, env=os.environ.copy(),
+        )  # fmt: skip
+        assert writer.stdout is not None
+        lines = [writer.stdout.readline()]  # appending now: kill it at a random point
+        time.sleep(rng.uniform(0.0, 0.3))
+        writer.send_signal(signal.SIGKILL)
+        out, _ = writer.communicate()
+        lines += out.splitlines()
+        acks = [int(line.split()[1]) for line in lines if line.startswith("acked")]
+        acknowledged = max([acknowledged, *acks])
+
+        ledger = Ledger(url, attester=SimAttester(WORKLOAD))
+        size = ledger.size
+        assert size > acknowledged
+        entries = ledger.store.entries(0, size)
+        assert len(entries) == size
+        assert [Record.parse(e).fields["n"] for e in entries[1:]] == list(range(1, size))
+        assert ledger.store.state().root == root_of([leaf_hash(e) for e in entries])
+        # Every checkpoint signed so far verifies and extends the one before.
+        notes = _checkpoints(ledger)
+        for older, newer in itertools.pairwise(notes):
+            proof = ledger.consistency_proof(older.size, newer.size)
+            verify_consistency(older.size, newer.size, proof, older.root, newer.root)
+        ledger.checkpoint()  # and the log still signs
+    assert acknowledged > 100
+
+
+def _checkpoints(ledger: Ledger) -> list[Checkpoint]:
+    import sqlalchemy as sa
+
+    with ledger.store.engine.connect() as db:
+        notes = db.execute(sa.text("SELECT note FROM ledger_checkpoints ORDER BY size")).scalars()
+        return [Checkpoint.parse(open_note(n, [ledger.verifier]).text) for n in notes]
