@@ -8,6 +8,7 @@ import trustroom.enclave as enclave
 import trustroom.evidence as evidence
 import trustroom.guest as guest
 import trustroom.kbs as kbs
+import trustroom.ledger as ledger
 import trustroom.ratls
 import trustroom.sealfs as sealfs
 import trustroom.tee
@@ -100,6 +101,20 @@ def test_enclave_exports_are_pinned() -> None:
     ]  # fmt: skip
 
 
+def test_ledger_exports_are_pinned() -> None:
+    assert sorted(ledger.__all__) == [
+        "ACTIONS", "Checkpoint", "CheckpointInvalid", "CheckpointRefused", "CompactRange",
+        "Consortium", "CosignatureSigner", "CosignatureVerifier", "EMPTY_ROOT", "EntryNotFound",
+        "GovernanceRefused", "KINDS", "KeyInvalid", "Ledger", "LedgerError", "LedgerStore",
+        "LogExists", "LogNotFound", "MAX_RECORD_SIZE", "MemberKey", "NoteInvalid", "NoteSigner",
+        "NoteVerifier", "ProofInvalid", "Receipt", "ReceiptInvalid", "Record", "RecordInvalid",
+        "StoreUnavailable", "VerifiedCheckpoint", "VerifiedReceipt", "WitnessPolicyUnmet",
+        "check_log_key", "cosign", "digest_of", "leaf_hash", "node_hash", "open_note", "replay",
+        "root_of", "sign_checkpoint", "sign_note", "verify_checkpoint", "verify_consistency",
+        "verify_inclusion", "verify_receipt",
+    ]  # fmt: skip
+
+
 def test_guest_exports_are_pinned() -> None:
     assert guest.__all__ == ["API", "GuestApiError", "evidence", "info", "resource", "token"]
 
@@ -109,7 +124,7 @@ def test_every_error_has_its_own_code_and_a_hint() -> None:
     errors = _subclasses(TrustroomError)
     assert {
         evidence.EvidenceError, attestation.AttestationError, kbs.KbsError, sealfs.SealfsError,
-        enclave.EnclaveError, guest.GuestApiError,
+        enclave.EnclaveError, guest.GuestApiError, ledger.LedgerError,
     } <= set(errors)  # fmt: skip
     codes = [c.code for c in errors]
     assert len(codes) == len(set(codes))

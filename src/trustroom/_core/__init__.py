@@ -1,4 +1,4 @@
-"""Pieces every layer of trustroom shares: errors and time handling.
+"""Pieces every layer of trustroom shares: errors, time handling, encodings, SQL.
 
 Imports nothing else of trustroom.
 """

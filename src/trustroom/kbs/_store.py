@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from trustroom._core.paths import trustroom_home
+from trustroom._core.sql import CompiledStatement
 from trustroom.kbs._errors import StoreUnavailable
 
 __all__ = ["KbsStore", "SessionRow", "default_database_url"]
@@ -68,7 +69,7 @@ _signing_keys = sa.Table(
 )
 
 
-# The protocol steps' statements, built once and compiled per dialect (_Compiled): building
+# The protocol steps' statements, built once and compiled per dialect (CompiledStatement): building
 # and keying a statement per call cost more than running it, and SQLAlchemy's per-execution
 # work (parameter and result processing) was most of a step's SQL time.
 _p = sa.bindparam
@@ -87,45 +88,6 @@ _SELECT_SESSION_AND_RESOURCE = sa.select(*_sessions.c, _SELECT_RESOURCE.scalar_s
 _SELECT_POLICY = sa.select(_policies.c.rego).where(_policies.c.id == _p("id"))
 _SELECT_REFERENCE_VALUES = sa.select(_reference_values.c.name, _reference_values.c.document)
 _SELECT_SIGNING_KEYS = sa.select(_signing_keys.c.document).where(_signing_keys.c.id == _p("id"))
-
-
-@dataclass(frozen=True)
-class _Compiled:
-    """A statement compiled for one dialect, run on the DBAPI cursor of a SQLAlchemy
-    connection (inside its transaction, if any): about a third of the CPU of running it
-    through SQLAlchemy, which a protocol step's four hot statements are worth. Only plain
-    values go through (str, int, bytes, None): no type processing is needed or done."""
-
-    sql: str
-    defaults: Mapping[str, Any]
-    positions: tuple[str, ...] | None  # parameter names in order, for positional paramstyles
-
-    @classmethod
-    def of(cls, statement: sa.ClauseElement, dialect: sa.Dialect) -> _Compiled:
-        compiled = statement.compile(dialect=dialect)
-        assert isinstance(compiled, sa.sql.compiler.SQLCompiler)
-        positions = compiled.positiontup
-        return cls(str(compiled), dict(compiled.params), tuple(positions) if positions else None)
-
-    def run(self, db: sa.Connection, params: Mapping[str, Any]) -> tuple[Any, int]:
-        """The first row (or None) and the row count."""
-        values = {**self.defaults, **params}
-        arguments = tuple(values[n] for n in self.positions) if self.positions else values
-        connection = db.connection.dbapi_connection
-        assert connection is not None
-        cursor = connection.cursor()
-        try:
-            cursor.execute(self.sql, arguments)
-            row = cursor.fetchone() if cursor.description else None
-            return row, cursor.rowcount
-        except db.dialect.loaded_dbapi.Error as exc:
-            # The pool must not hand out a connection the server has dropped; SQLAlchemy does
-            # this for statements it runs itself.
-            if db.dialect.is_disconnect(exc, connection, cursor):
-                db.invalidate(exc)
-            raise
-        finally:
-            cursor.close()
 
 
 def default_database_url() -> str:
@@ -230,11 +192,13 @@ class KbsStore:
         self._held = threading.local()
         dialect = engine.dialect
         self._dbapi = dialect.loaded_dbapi
-        self._insert_session = _Compiled.of(_INSERT_SESSION, dialect)
-        self._select_session = _Compiled.of(_SELECT_SESSION, dialect)
-        self._mark_attested = _Compiled.of(_MARK_ATTESTED, dialect)
-        self._select_resource = _Compiled.of(_SELECT_RESOURCE, dialect)
-        self._select_session_and_resource = _Compiled.of(_SELECT_SESSION_AND_RESOURCE, dialect)
+        self._insert_session = CompiledStatement.of(_INSERT_SESSION, dialect)
+        self._select_session = CompiledStatement.of(_SELECT_SESSION, dialect)
+        self._mark_attested = CompiledStatement.of(_MARK_ATTESTED, dialect)
+        self._select_resource = CompiledStatement.of(_SELECT_RESOURCE, dialect)
+        self._select_session_and_resource = CompiledStatement.of(
+            _SELECT_SESSION_AND_RESOURCE, dialect
+        )
         with _answering():
             _metadata.create_all(engine)
 

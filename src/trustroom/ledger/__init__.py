@@ -27,6 +27,7 @@ from trustroom.ledger._errors import (
     CheckpointRefused,
     EntryNotFound,
     GovernanceRefused,
+    KeyInvalid,
     LedgerError,
     LogExists,
     LogNotFound,
@@ -58,13 +59,14 @@ from trustroom.ledger._note import (
     sign_note,
 )
 from trustroom.ledger._receipt import Receipt, VerifiedReceipt, verify_receipt
-from trustroom.ledger._records import KINDS, Record, digest_of
+from trustroom.ledger._records import KINDS, MAX_RECORD_SIZE, Record, digest_of
 from trustroom.ledger._store import LedgerStore
 
 __all__ = [
     "ACTIONS",
     "EMPTY_ROOT",
     "KINDS",
+    "MAX_RECORD_SIZE",
     "Checkpoint",
     "CheckpointInvalid",
     "CheckpointRefused",
@@ -74,6 +76,7 @@ __all__ = [
     "CosignatureVerifier",
     "EntryNotFound",
     "GovernanceRefused",
+    "KeyInvalid",
     "Ledger",
     "LedgerError",
     "LedgerStore",

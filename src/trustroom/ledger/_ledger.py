@@ -166,38 +166,38 @@ class Ledger:
 
     def tile(self, level: int, index: int) -> tuple[int, bytes]:
         """A tlog-tiles hash tile: its width and its bottom row (``width`` hashes)."""
-        found = self.store.tiles({(level, index)})
-        if (level, index) not in found:
+        _, found = self.store.tiles({(level, index)})
+        tile = found.get((level, index))
+        if tile is None:
             raise EntryNotFound(f"the log has no tile {level}/{index}")
-        width, nodes = found[(level, index)]
-        return width, nodes[: width * _HASH]
+        return tile.width, tile.nodes[: tile.width * _HASH]
 
     # -- proofs ------------------------------------------------------------------------------
 
-    def _node_reader(self, node_ids: Iterable[tuple[int, int]]) -> _Nodes:
-        keys = {tile_of(level, index)[:2] for level, index in node_ids}
-        return _Nodes({k: v[1] for k, v in self.store.tiles(keys).items()})
+    def _nodes(self, node_ids: Iterable[tuple[int, int]], index: int, size: int) -> _Nodes:
+        """The tiles holding ``node_ids``, once ``index`` in a tree of ``size`` is known to
+        exist (in the same read)."""
+        current, tiles = self.store.tiles({tile_of(level, i)[:2] for level, i in node_ids})
+        if not 0 <= index < size <= current:
+            raise EntryNotFound(
+                f"index {index} in a tree of size {size}: the log has {current} entries"
+            )
+        return _Nodes({key: tile.nodes for key, tile in tiles.items()})
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 PATH(index, D[size]) from the stored nodes."""
-        self._check_range(index, size)
-        nodes = self._node_reader(nodes_for_inclusion(index, size))
-        return inclusion_proof(index, size, nodes)
+        if not 0 <= index < size:
+            raise EntryNotFound(f"there is no index {index} in a tree of size {size}")
+        return inclusion_proof(
+            index, size, self._nodes(nodes_for_inclusion(index, size), index, size)
+        )
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 PROOF(size1, D[size2]) from the stored nodes."""
         if not 0 < size1 <= size2:
             raise EntryNotFound(f"no consistency proof from size {size1} to {size2}")
-        self._check_range(size1 - 1, size2)
-        nodes = self._node_reader(nodes_for_consistency(size1, size2))
+        nodes = self._nodes(nodes_for_consistency(size1, size2), size1 - 1, size2)
         return consistency_proof(size1, size2, nodes)
-
-    def _check_range(self, index: int, size: int) -> None:
-        current = self.size
-        if not 0 <= index < size <= current:
-            raise EntryNotFound(
-                f"index {index} in a tree of size {size}: the log has {current} entries"
-            )
 
     # -- checkpoints ------------------------------------------------------------------------
 

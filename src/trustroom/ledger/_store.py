@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from trustroom._core.paths import trustroom_home
+from trustroom._core.sql import CompiledStatement
 from trustroom.ledger._errors import LogNotFound, StoreUnavailable
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "LedgerStore",
     "State",
     "StoredCheckpoint",
+    "Tile",
     "TileBatch",
     "default_database_url",
     "tile_of",
@@ -94,6 +96,10 @@ _UPDATE_STATE = (
 )
 _INSERT_ENTRY = _entries.insert()
 _SELECT_ENTRY = sa.select(_entries.c.data).where(_entries.c.idx == _p("idx"))
+_SELECT_SIZE = sa.select(_state.c.size).where(_state.c.id == 1)
+_SELECT_TILE = sa.select(_tiles.c.width, _tiles.c.nodes).where(
+    _tiles.c.level == _p("level"), _tiles.c.idx == _p("idx")
+)
 _LAST_CHECKPOINT = (
     sa.select(_checkpoints.c.size, _checkpoints.c.root, _checkpoints.c.note)
     .order_by(_checkpoints.c.size.desc())
@@ -120,6 +126,14 @@ class State:
     size: int
     root: bytes
     edge: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A stored tile: ``width`` hashes in its bottom row, all its levels in ``nodes``."""
+
+    width: int
+    nodes: bytes
 
 
 @dataclass(frozen=True)
@@ -200,6 +214,8 @@ class LedgerStore:
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_durable)
         self.engine = engine
+        self._select_size = CompiledStatement.of(_SELECT_SIZE, engine.dialect)
+        self._select_tile = CompiledStatement.of(_SELECT_TILE, engine.dialect)
         with _answering():
             _metadata.create_all(engine)
 
@@ -277,18 +293,19 @@ class LedgerStore:
         )
         return [bytes(row.data) for row in rows]
 
-    def tiles(self, keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[int, bytes]]:
-        """(width, nodes) of each tile asked for that exists."""
-        if not keys:
-            return {}
-        condition = sa.or_(*(sa.and_(_tiles.c.level == lv, _tiles.c.idx == ix) for lv, ix in keys))
+    def tiles(self, keys: set[tuple[int, int]]) -> tuple[int, dict[tuple[int, int], Tile]]:
+        """The tree's size and each asked-for tile that exists, read together: a proof's
+        whole storage work (one statement per tile, compiled once)."""
         with _answering(), self.engine.connect() as db:
-            rows = db.execute(
-                sa.select(_tiles.c.level, _tiles.c.idx, _tiles.c.width, _tiles.c.nodes).where(
-                    condition
-                )
-            )
-            return {(r.level, r.idx): (r.width, bytes(r.nodes)) for r in rows}
+            size = self._select_size.run(db, {})[0]
+            found: dict[tuple[int, int], Tile] = {}
+            for level, index in keys:
+                row, _ = self._select_tile.run(db, {"level": level, "idx": index})
+                if row is not None:
+                    found[level, index] = Tile(row[0], bytes(row[1]))
+        if size is None:
+            raise LogNotFound("the database holds no log")
+        return size[0], found
 
     # -- checkpoints -------------------------------------------------------------------------
 
