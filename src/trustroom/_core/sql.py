@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,33 +33,32 @@ class CompiledStatement:
 
     def run(self, db: sa.Connection, params: Mapping[str, Any]) -> tuple[Any, int]:
         """The first row (or None) and the row count."""
-        row, count, _ = self._execute(db, params, all_rows=False)
-        return row, count
+        with _cursor(db) as cursor:
+            cursor.execute(self.sql, self._arguments(params))
+            return (cursor.fetchone() if cursor.description else None), cursor.rowcount
 
-    def rows(self, db: sa.Connection, params: Mapping[str, Any]) -> list[Any]:
-        """Every row."""
-        return self._execute(db, params, all_rows=True)[2]
+    def many(self, db: sa.Connection, params: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement once per parameter set, as one ``executemany``."""
+        with _cursor(db) as cursor:
+            cursor.executemany(self.sql, [self._arguments(p) for p in params])
 
-    def _execute(
-        self, db: sa.Connection, params: Mapping[str, Any], *, all_rows: bool
-    ) -> tuple[Any, int, list[Any]]:
+    def _arguments(self, params: Mapping[str, Any]) -> Any:
         values = {**self.defaults, **params}
-        arguments = tuple(values[n] for n in self.positions) if self.positions else values
-        connection = db.connection.dbapi_connection
-        assert connection is not None
-        cursor = connection.cursor()
-        try:
-            cursor.execute(self.sql, arguments)
-            if not cursor.description:
-                return None, cursor.rowcount, []
-            if all_rows:
-                return None, cursor.rowcount, list(cursor.fetchall())
-            return cursor.fetchone(), cursor.rowcount, []
-        except db.dialect.loaded_dbapi.Error as exc:
-            # The pool must not hand out a connection the server has dropped; SQLAlchemy does
-            # this for statements it runs itself.
-            if db.dialect.is_disconnect(exc, connection, cursor):
-                db.invalidate(exc)
-            raise
-        finally:
-            cursor.close()
+        return tuple(values[n] for n in self.positions) if self.positions else values
+
+
+@contextmanager
+def _cursor(db: sa.Connection) -> Iterator[Any]:
+    connection = db.connection.dbapi_connection
+    assert connection is not None
+    cursor = connection.cursor()
+    try:
+        yield cursor
+    except db.dialect.loaded_dbapi.Error as exc:
+        # The pool must not hand out a connection the server has dropped; SQLAlchemy does
+        # this for statements it runs itself.
+        if db.dialect.is_disconnect(exc, connection, cursor):
+            db.invalidate(exc)
+        raise
+    finally:
+        cursor.close()

@@ -124,7 +124,7 @@ class Ledger:
         rules, replayed from the log, accept it; a deciding ballot is followed by its
         outcome. Their indices."""
         with self.store.appending() as (state, batch, db):
-            history = [Record.parse(d) for d in self.store.entries_of_kind(db, "governance")]
+            history = [Record.parse(d) for d in self.store.governance_entries(db)]
             kind = message.get("document", {}).get("type") if isinstance(message, Mapping) else None
             records = [governance_record(message)]
             if kind == "genesis":
@@ -146,7 +146,7 @@ class Ledger:
     def consortium(self) -> Consortium:
         """The consortium as the log's governance history makes it, checked on the way."""
         with self.store.engine.connect() as db:
-            history = self.store.entries_of_kind(db, "governance")
+            history = self.store.governance_entries(db)
         return replay(Record.parse(d) for d in history)
 
     # -- reads -----------------------------------------------------------------------------

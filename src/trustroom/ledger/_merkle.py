@@ -137,8 +137,9 @@ class CompactRange:
         self, leaf_hashes: Iterable[bytes], visit: Callable[[int, int, bytes], None] | None = None
     ) -> None:
         """:meth:`append` each leaf hash in turn."""
+        append = self.append
         for digest in leaf_hashes:
-            self.append(digest, visit)
+            append(digest, visit)
 
     def root(self) -> bytes:
         """MTH of the tree: the edge hashes folded from the right; EMPTY_ROOT when empty."""

@@ -68,31 +68,38 @@ def _check(value: Any) -> bool:
     """Check that every field named ``digest`` or ending in ``_digest`` holds a sha256
     digest; whether ``value`` is plain JSON (no floats, integers that are exact as IEEE
     doubles, ASCII keys), which orjson with sorted keys writes exactly as RFC 8785 does.
-    Exact type checks first: this walk is on every append's path."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-_SAFE_INT <= value <= _SAFE_INT)
-    if kind is dict or isinstance(value, Mapping):
+    Scalars are checked in place, not by a call each: this walk is on every append's path."""
+    if isinstance(value, Mapping):
         plain = True
         for key, item in value.items():
             if type(key) is not str:
                 raise RecordInvalid(f"the record has a key that is not a string: {key!r}")
-            if (key == "digest" or key.endswith("_digest")) and not (
-                type(item) is str and _DIGEST.fullmatch(item)
-            ):
-                raise RecordInvalid(f"{key!r} must be 'sha256:' and 64 lowercase hex digits")
-            if not (_check(item) and key.isascii()):
+            if not key.isascii():
+                plain = False
+            if key.endswith("digest") and (key == "digest" or key.endswith("_digest")):
+                if type(item) is not str or not _DIGEST.fullmatch(item):
+                    raise RecordInvalid(f"{key!r} must be 'sha256:' and 64 lowercase hex digits")
+            elif not _plain_item(item):
                 plain = False
         return plain
+    return _plain_item(value)
+
+
+def _plain_item(item: Any) -> bool:
+    kind = type(item)
+    if kind is str or kind is bool or item is None:
+        return True
+    if kind is int:
+        return bool(-_SAFE_INT <= item <= _SAFE_INT)
     if kind is list or kind is tuple:
         plain = True
-        for item in value:
-            if not _check(item):
+        for element in item:
+            if not _plain_item(element):
                 plain = False
         return plain
-    return isinstance(value, str)  # a str subclass; floats and the rest go to rfc8785
+    if isinstance(item, Mapping):
+        return _check(item)
+    return isinstance(item, str)  # a str subclass; floats and the rest go to rfc8785
 
 
 @dataclass(frozen=True)

@@ -66,8 +66,14 @@ _entries = sa.Table(
     "ledger_entries",
     _metadata,
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("kind", sa.String(32), nullable=False, index=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
+)
+# Which entries are governance records, so that the consortium is replayed without reading
+# the whole log, and the append path keeps no index beyond the entries' own.
+_governance = sa.Table(
+    "ledger_governance",
+    _metadata,
+    sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
 )
 _tiles = sa.Table(
     "ledger_tiles",
@@ -171,13 +177,16 @@ class TileBatch:
         self.widths: dict[tuple[int, int], int] = {}
 
     def visit(self, level: int, index: int, digest: bytes) -> None:
-        tile_level, tile_index, position = tile_of(level, index)
-        key = (tile_level, tile_index)
+        # tile_of, inlined: this runs about twice per appended entry.
+        within = level & (TILE_HEIGHT - 1)
+        shift = TILE_HEIGHT - within
+        key = (level >> 3, index >> shift)
         nodes = self.tiles.get(key)
         if nodes is None:
             nodes = self.tiles[key] = self._read(key)
-        nodes[position * _HASH : (position + 1) * _HASH] = digest
-        if level % TILE_HEIGHT == 0:
+        at = (2 * TILE_WIDTH - (2 * TILE_WIDTH >> within) + (index & ((1 << shift) - 1))) * _HASH
+        nodes[at : at + _HASH] = digest
+        if not within:
             self.widths[key] = (index & (TILE_WIDTH - 1)) + 1
 
     def _read(self, key: tuple[int, int]) -> bytearray:
@@ -214,6 +223,7 @@ class LedgerStore:
             if engine.dialect.name == "sqlite":
                 sa.event.listen(engine, "connect", _sqlite_durable)
         self.engine = engine
+        self._insert_entry = CompiledStatement.of(_INSERT_ENTRY, engine.dialect)
         self._select_size = CompiledStatement.of(_SELECT_SIZE, engine.dialect)
         self._select_tile = CompiledStatement.of(_SELECT_TILE, engine.dialect)
         with _answering():
@@ -245,8 +255,8 @@ class LedgerStore:
             state = _state_of(db.execute(_SELECT_STATE).first())
             yield state, TileBatch(db), db
 
-    @staticmethod
     def commit(
+        self,
         db: sa.Connection,
         batch: TileBatch,
         first: int,
@@ -255,10 +265,12 @@ class LedgerStore:
     ) -> None:
         """Store ``entries`` (kind, canonical record) from index ``first``, the touched
         tiles and the new ``state``, in the appending transaction."""
-        db.execute(
-            _INSERT_ENTRY,
-            [{"idx": first + i, "kind": k, "data": d} for i, (k, d) in enumerate(entries)],
+        self._insert_entry.many(
+            db, [{"idx": first + i, "data": d} for i, (_, d) in enumerate(entries)]
         )
+        governance = [{"idx": first + i} for i, (k, _) in enumerate(entries) if k == "governance"]
+        if governance:
+            db.execute(_governance.insert(), governance)
         batch.write()
         db.execute(
             _UPDATE_STATE,
@@ -286,10 +298,12 @@ class LedgerStore:
             return [bytes(row.data) for row in rows]
 
     @staticmethod
-    def entries_of_kind(db: sa.Connection, kind: str) -> list[bytes]:
-        """Every entry of ``kind``, in log order, read in the caller's transaction."""
+    def governance_entries(db: sa.Connection) -> list[bytes]:
+        """Every governance record, in log order, read in the caller's transaction."""
         rows = db.execute(
-            sa.select(_entries.c.data).where(_entries.c.kind == kind).order_by(_entries.c.idx)
+            sa.select(_entries.c.data)
+            .join(_governance, _governance.c.idx == _entries.c.idx)
+            .order_by(_entries.c.idx)
         )
         return [bytes(row.data) for row in rows]
 
