@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import secrets
+from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
 
 @pytest.fixture
@@ -20,3 +23,18 @@ def postgres_url() -> str:
             pytest.fail("TRUSTROOM_TEST_DATABASE_URL is not set: run the tests with `make test`")
         pytest.skip("no test PostgreSQL (run `make test`, or scripts/test-postgres)")
     return url
+
+
+@pytest.fixture
+def postgres_database(postgres_url: str) -> Iterator[str]:
+    """A database of its own on the test PostgreSQL server, dropped afterwards."""
+    name = f"t_{secrets.token_hex(6)}"
+    server = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with server.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        server.dispose()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,31 +28,16 @@ MRENCLAVE = hashlib.sha256(b"kbs replica workload").digest()
 POLICY = sim_policy(MRENCLAVE.hex())
 
 
-@pytest.fixture
-def database(postgres_url: str) -> Iterator[str]:
-    """A database of its own, dropped afterwards."""
-    name = f"kbs_{secrets.token_hex(6)}"
-    server = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with server.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with server.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        server.dispose()
-
-
 def test_authenticate_on_one_replica_attest_and_fetch_on_the_other(
-    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    postgres_database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     admin_key = ed25519.Ed25519PrivateKey.generate()
     public, resource_key = write_keys(tmp_path, admin_key)
     home = tmp_path / "home"  # one host: the replicas and the client share the simulated TEE
     monkeypatch.setenv("TRUSTROOM_HOME", str(home))
     with (
-        running_broker(database, home, public, resource_key) as first,
-        running_broker(database, home, public, resource_key) as second,
+        running_broker(postgres_database, home, public, resource_key) as first,
+        running_broker(postgres_database, home, public, resource_key) as second,
     ):
         with KbsAdmin(first, admin_key) as admin:
             admin.set_resource("default", "key", "1", b"replicated secret")
@@ -83,11 +66,13 @@ def test_authenticate_on_one_replica_attest_and_fetch_on_the_other(
             assert decrypt_response(key, again.json()) == b"replicated secret"
 
 
-def test_a_connection_the_server_dropped_fails_one_step_and_is_replaced(database: str) -> None:
-    store = KbsStore(database)
+def test_a_connection_the_server_dropped_fails_one_step_and_is_replaced(
+    postgres_database: str,
+) -> None:
+    store = KbsStore(postgres_database)
     broker = KeyBroker(store, trust_sim=True)
     broker.auth({"version": "0.4.0", "tee": "sim"})  # a pooled serving connection exists now
-    killer = sa.create_engine(database, isolation_level="AUTOCOMMIT")
+    killer = sa.create_engine(postgres_database, isolation_level="AUTOCOMMIT")
     with killer.connect() as connection:
         dropped = connection.execute(
             sa.text(
