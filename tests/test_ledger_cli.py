@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from trustroom.ledger import Receipt
+from trustroom.ledger import CosignatureSigner, Ledger, Receipt, cosign
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -99,3 +99,24 @@ def test_errors_have_codes_and_hints(tmp_path: Path, env: dict[str, str]) -> Non
     result = ledger("checkpoint", "--db", db, env=env)
     assert result.returncode == 1 and "ledger_log_not_found" in result.stderr
     assert "trustroom ledger init" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_verify_receipt_applies_a_witness_policy(tmp_path: Path, env: dict[str, str]) -> None:
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    assert ledger("init", "--db", db, "--origin", "example.org/w", env=env).returncode == 0
+    note = ledger("checkpoint", "--db", db, env=env).stdout
+    witness, stranger = (CosignatureSigner.generate(n) for n in ("w1.example", "w2.example"))
+    for signer in (witness, stranger):
+        (tmp_path / signer.name).write_text(signer.verifier().vkey + "\n")
+    Ledger(db).add_cosignatures(cosign(note, witness, at=1764201600), [witness.verifier()])
+    assert (
+        ledger("receipt", "--db", db, "--index", 0, "--out", tmp_path / "r", env=env).returncode
+        == 0
+    )
+    assert ledger("public-key", "--db", db, "--out", tmp_path / "k", env=env).returncode == 0
+    common = ["verify-receipt", tmp_path / "r", "--log-key", tmp_path / "k", "--json"]
+    ok = ledger(*common, "--witness-key", tmp_path / "w1.example", "--witnesses", 1, env=env)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["witnesses"] == ["w1.example"]
+    short = ledger(*common, "--witness-key", tmp_path / "w2.example", "--witnesses", 1, env=env)
+    assert short.returncode == 1
+    assert json.loads(short.stdout)["code"] == "ledger_witness_policy_unmet"

@@ -13,18 +13,24 @@ from hypothesis import strategies as st
 
 from trustroom.evidence import Verifier
 from trustroom.ledger import (
+    CheckpointInvalid,
     CheckpointRefused,
+    CosignatureSigner,
     EntryNotFound,
     Ledger,
     LogExists,
     LogNotFound,
+    NoteInvalid,
     ProofInvalid,
     Record,
     RecordInvalid,
+    WitnessPolicyUnmet,
     check_log_key,
+    cosign,
     digest_of,
     leaf_hash,
     root_of,
+    sign_checkpoint,
     verify_checkpoint,
     verify_consistency,
     verify_inclusion,
@@ -179,3 +185,30 @@ def test_a_proof_over_missing_nodes_is_an_error_not_a_wrong_proof(ledger: Ledger
         db.execute(sa.text("DELETE FROM ledger_tiles WHERE level = 0 AND idx = 0"))
     with pytest.raises(ProofInvalid, match="missing"):
         ledger.inclusion_proof(3, 301)
+
+
+def test_witness_cosignatures_reach_receipts_and_the_policy_counts_them(ledger: Ledger) -> None:
+    witnesses = [CosignatureSigner.generate(f"witness-{n}.example") for n in range(3)]
+    verifiers = [w.verifier() for w in witnesses]
+    ledger.append([job(i) for i in range(8)])
+    note = ledger.checkpoint()
+    for witness in witnesses[:2]:  # two of three witnesses checked it and cosigned
+        ledger.add_cosignatures(cosign(note, witness, at=1764201600), verifiers)
+    receipt = ledger.receipt(5)
+    verified = verify_receipt(receipt, ledger.verifier, verifiers, 2)
+    assert set(verified.witnesses) == {"witness-0.example", "witness-1.example"}
+    with pytest.raises(WitnessPolicyUnmet):
+        verify_receipt(receipt, ledger.verifier, verifiers, 3)
+    # A cosignature that does not verify, or on a checkpoint the log never signed, is refused.
+    good = cosign(note, witnesses[2], at=1)
+    head, line = good.rstrip("\n").rsplit("\n", 1)
+    name, signature = line.rsplit(" ", 1)
+    tampered = signature[:20] + ("A" if signature[20] != "A" else "B") + signature[21:]
+    with pytest.raises(NoteInvalid):
+        ledger.add_cosignatures(f"{head}\n{name} {tampered}\n", verifiers)
+    stranger = cosign(note, CosignatureSigner.generate("witness-2.example"), at=1)
+    stored = ledger.add_cosignatures(stranger, verifiers)  # an unknown key: not kept
+    assert stored.count("witness-2.example") == 0
+    other = sign_checkpoint(Checkpoint(ORIGIN, 9, bytes(32)), ledger._log_signer())
+    with pytest.raises(CheckpointInvalid):
+        ledger.add_cosignatures(cosign(other, witnesses[2], at=1), verifiers)

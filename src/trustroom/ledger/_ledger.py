@@ -21,8 +21,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from trustroom.ledger._checkpoint import Checkpoint, sign_checkpoint
+from trustroom.ledger._checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
 from trustroom.ledger._errors import (
+    CheckpointInvalid,
     CheckpointRefused,
     EntryNotFound,
     GovernanceRefused,
@@ -42,7 +43,7 @@ from trustroom.ledger._merkle import (
     nodes_for_inclusion,
     verify_consistency,
 )
-from trustroom.ledger._note import NoteSigner, NoteVerifier
+from trustroom.ledger._note import CosignatureVerifier, Note, NoteSigner, NoteVerifier, open_note
 from trustroom.ledger._receipt import Receipt
 from trustroom.ledger._records import Record
 from trustroom.ledger._store import LedgerStore, State, StoredCheckpoint, TileBatch, tile_of
@@ -164,14 +165,6 @@ class Ledger:
     def record(self, index: int) -> Record:
         return Record.parse(self.entry(index))
 
-    def tile(self, level: int, index: int) -> tuple[int, bytes]:
-        """A tlog-tiles hash tile: its width and its bottom row (``width`` hashes)."""
-        _, found = self.store.tiles({(level, index)})
-        tile = found.get((level, index))
-        if tile is None:
-            raise EntryNotFound(f"the log has no tile {level}/{index}")
-        return tile.width, tile.nodes[: tile.width * _HASH]
-
     # -- proofs ------------------------------------------------------------------------------
 
     def _nodes(self, node_ids: Iterable[tuple[int, int]], index: int, size: int) -> _Nodes:
@@ -235,11 +228,26 @@ class Ledger:
         self.store.add_checkpoint(StoredCheckpoint(state.size, state.root, note), int(time.time()))
         return note
 
-    def latest_checkpoint(self) -> str:
-        last = self.store.last_checkpoint()
-        if last is None:
-            raise EntryNotFound("the log has signed no checkpoint yet")
-        return last.note
+    def add_cosignatures(self, note: str, witnesses: Sequence[CosignatureVerifier]) -> str:
+        """Keep the cosignatures of ``witnesses`` found on ``note``, a checkpoint this log
+        signed, with the stored checkpoint, so that receipts carry them; the stored note.
+
+        Every cosignature of a listed witness must verify (NoteInvalid otherwise); lines of
+        other keys are dropped, not stored.
+        """
+        verified = verify_checkpoint(note, self.verifier, witnesses, origin=self.origin)
+        stored = self.store.checkpoint_at(verified.checkpoint.size)
+        if stored is None or Note.parse(stored.note).text != verified.checkpoint.body():
+            raise CheckpointInvalid(
+                f"the log signed no such checkpoint of size {verified.checkpoint.size}"
+            )
+        opened = open_note(note, witnesses, require_verified=False)
+        merged = Note.parse(stored.note)
+        for signature in opened.verified:
+            merged = merged.with_signature(signature)
+        text = merged.to_text()
+        self.store.replace_checkpoint_note(stored.size, text)
+        return text
 
     def receipt(self, index: int) -> Receipt:
         """A c2sp.org/tlog-proof receipt of entry ``index`` under the latest checkpoint."""
