@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["CompiledStatement"]
+__all__ = ["CompiledStatement", "sqlite_write_ahead_log"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +62,17 @@ def _cursor(db: sa.Connection) -> Iterator[Any]:
         raise
     finally:
         cursor.close()
+
+
+def sqlite_write_ahead_log(synchronous: str, busy_timeout_ms: int) -> Callable[[Any, Any], None]:
+    """A "connect" listener putting each SQLite connection in WAL mode (readers run beside
+    the one writer) with ``synchronous`` (NORMAL or FULL) and a busy timeout."""
+
+    def configure(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.close()
+
+    return configure

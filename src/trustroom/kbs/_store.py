@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from trustroom._core.paths import trustroom_home
-from trustroom._core.sql import CompiledStatement
+from trustroom._core.sql import CompiledStatement, sqlite_write_ahead_log
 from trustroom.kbs._errors import StoreUnavailable
 
 __all__ = ["KbsStore", "SessionRow", "default_database_url"]
@@ -114,17 +114,6 @@ def _session_row(row: Any) -> SessionRow:
     return SessionRow(id_, state, tee, nonce, datetime.fromtimestamp(expires_at, UTC), token)
 
 
-def _sqlite_write_ahead_log(connection: Any, _record: Any) -> None:
-    # WAL lets readers run beside the one writer, and NORMAL syncs at checkpoints instead of
-    # every commit: a crash of the process loses nothing, a power cut at most the last
-    # sessions, which clients redo. Policies and resources are written rarely.
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
 def _postgresql_asynchronous_commit(connection: Any, _record: Any) -> None:
     # The same trade as SQLite's synchronous=NORMAL, for the protocol steps' connections only:
     # a commit returns before its WAL record is flushed (half a millisecond a step here). A
@@ -147,7 +136,10 @@ def _engine(url: str, *, serving: bool = False) -> sa.Engine:
         options |= {"pool_size": 20, "max_overflow": 20}
     engine = sa.create_engine(url, **options)
     if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_write_ahead_log)
+        # NORMAL syncs at checkpoints instead of every commit: a crash of the process loses
+        # nothing, a power cut at most the last sessions, which clients redo. Policies and
+        # resources are written rarely.
+        sa.event.listen(engine, "connect", sqlite_write_ahead_log("NORMAL", 5000))
     elif serving and engine.dialect.name == "postgresql":
         sa.event.listen(engine, "connect", _postgresql_asynchronous_commit)
     return engine

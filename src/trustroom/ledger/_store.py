@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
 from trustroom._core.paths import trustroom_home
-from trustroom._core.sql import CompiledStatement
+from trustroom._core.sql import CompiledStatement, sqlite_write_ahead_log
 from trustroom.ledger._errors import LogNotFound, StoreUnavailable
 
 __all__ = [
@@ -149,17 +149,6 @@ class StoredCheckpoint:
     note: str
 
 
-def _sqlite_durable(connection: Any, _record: Any) -> None:
-    # WAL lets readers (proofs, tiles) run beside the one writer; FULL syncs the WAL at every
-    # commit, so an acknowledged append survives a power cut too, not just a crash: an audit
-    # log must not forget. Batching is what keeps that affordable.
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
 @contextmanager
 def _answering() -> Iterator[None]:
     try:
@@ -221,7 +210,10 @@ class LedgerStore:
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(url)
             if engine.dialect.name == "sqlite":
-                sa.event.listen(engine, "connect", _sqlite_durable)
+                # FULL syncs the WAL at every commit, so an acknowledged append survives a
+                # power cut too, not just a crash: an audit log must not forget. Batching is
+                # what keeps that affordable.
+                sa.event.listen(engine, "connect", sqlite_write_ahead_log("FULL", 10_000))
         self.engine = engine
         self._insert_entry = CompiledStatement.of(_INSERT_ENTRY, engine.dialect)
         self._select_size = CompiledStatement.of(_SELECT_SIZE, engine.dialect)
