@@ -90,6 +90,23 @@ def append(
 
 
 @app.command()
+def serve(
+    db: str | None = _db_option(),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8090, "--port", help="Port to listen on."),
+) -> None:
+    """Serve the log's read side: tlog-tiles paths (/checkpoint, /tile/...), proofs, receipts."""
+    import uvicorn
+
+    from trustroom.ledger import Ledger
+    from trustroom.ledger._app import create_app
+
+    ledger = Ledger(db)
+    console.print(f"serving log {ledger.origin!r} on http://{host}:{port}")
+    uvicorn.run(create_app(ledger), host=host, port=port, http="httptools", loop="uvloop")
+
+
+@app.command()
 def get(
     index: int = typer.Argument(..., help="The entry's index."),
     db: str | None = _db_option(),

@@ -5,7 +5,7 @@ the same content gets the same bytes, hence the same leaf hash. Every record has
 record format version, 1) and ``kind``; each kind names the fields it requires. Digests are
 written ``"sha256:<64 hex>"``: a record says *which* data, code and policy took part, never
 the data itself (that stays with its owner, addressed by digest), so the log can be public
-while the data is not. Records are capped at 64 KiB to keep it that way.
+while the data is not. Records are capped at 65535 bytes to keep it that way.
 
 ::
 
@@ -38,7 +38,8 @@ from trustroom.ledger._errors import RecordInvalid
 __all__ = ["KINDS", "MAX_RECORD_SIZE", "RECORD_VERSION", "Record", "digest_of"]
 
 RECORD_VERSION = 1
-MAX_RECORD_SIZE = 64 * 1024
+# Every entry fits a tlog-tiles entry bundle, which prefixes each with a uint16 length.
+MAX_RECORD_SIZE = 0xFFFF
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 # The fields each kind requires (beyond v and kind); others may be added freely.

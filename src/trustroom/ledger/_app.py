@@ -1,0 +1,145 @@
+"""The log's read side over HTTP: c2sp.org/tlog-tiles paths, proofs and receipts.
+
+``/checkpoint`` (the latest signed checkpoint), ``/tile/<L>/<N>[.p/<W>]`` (hash tiles) and
+``/tile/entries/<N>[.p/<W>]`` (entry bundles, each entry prefixed by its length as a
+big-endian uint16) are laid out as tlog-tiles says, so existing tile clients and witnesses
+read this log unchanged. Full tiles never change and are served as immutable; a partial
+tile of width W is the first W hashes of its row, which never change either. Beside them,
+for clients that would rather not walk tiles: ``/proof/inclusion``, ``/proof/consistency``
+and ``/receipt/<index>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Awaitable, Callable
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from trustroom.ledger._errors import EntryNotFound, LedgerError
+from trustroom.ledger._ledger import Ledger
+from trustroom.ledger._store import TILE_WIDTH
+
+__all__ = ["create_app", "tile_path"]
+
+_IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
+_TILE = re.compile(r"(entries|\d{1,2})/((?:x\d{3}/)*\d{3})(?:\.p/(\d{1,3}))?")
+_HASH = 32
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def tile_path(index: int) -> str:
+    """A tile index as tlog-tiles writes it: three-digit groups, all but the last prefixed
+    with ``x`` (1234067 is ``x001/x234/067``)."""
+    digits = str(index)
+    digits = "0" * (-len(digits) % 3) + digits
+    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
+    return "/".join([*(f"x{g}" for g in groups[:-1]), groups[-1]])
+
+
+def _tile_index(text: str) -> int:
+    groups = text.split("/")
+    if any(not g.startswith("x") for g in groups[:-1]) or groups[-1].startswith("x"):
+        raise EntryNotFound(f"{text!r} is not a tile index")
+    return int("".join(g.removeprefix("x") for g in groups))
+
+
+def create_app(ledger: Ledger) -> Starlette:
+    """The ASGI app serving ``ledger``'s read side."""
+
+    def guarded(handler: Handler) -> Handler:
+        async def wrapper(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LedgerError as exc:
+                status = 404 if isinstance(exc, EntryNotFound) else 400
+                return JSONResponse(exc.to_dict(), status_code=status)
+
+        return wrapper
+
+    async def checkpoint(request: Request) -> Response:
+        last = await anyio.to_thread.run_sync(ledger.store.last_checkpoint)
+        if last is None:
+            raise EntryNotFound("the log has signed no checkpoint yet")
+        return PlainTextResponse(last.note, headers={"Cache-Control": "no-cache"})
+
+    async def tile(request: Request) -> Response:
+        match = _TILE.fullmatch(request.path_params["path"])
+        if match is None:
+            raise EntryNotFound("not a tlog-tiles path: /tile/<L>/<N>[.p/<W>]")
+        kind, index, partial = match.groups()
+        width = int(partial) if partial else TILE_WIDTH
+        if not 0 < width <= TILE_WIDTH or (partial and width == TILE_WIDTH):
+            raise EntryNotFound(f"a partial tile's width is 1 to {TILE_WIDTH - 1}")
+        n = _tile_index(index)
+        if kind == "entries":
+            data = await anyio.to_thread.run_sync(_bundle, ledger, n, width)
+        else:
+            data = await anyio.to_thread.run_sync(_hashes, ledger, int(kind), n, width)
+        return Response(data, media_type="application/octet-stream",
+                        headers=_IMMUTABLE)  # fmt: skip
+
+    async def inclusion(request: Request) -> Response:
+        index, size = _ints(request, "index", "size")
+        proof = await anyio.to_thread.run_sync(ledger.inclusion_proof, index, size)
+        return JSONResponse({"index": index, "size": size, "proof": _b64(proof)})
+
+    async def consistency(request: Request) -> Response:
+        first, second = _ints(request, "from", "to")
+        proof = await anyio.to_thread.run_sync(ledger.consistency_proof, first, second)
+        return JSONResponse({"from": first, "to": second, "proof": _b64(proof)})
+
+    async def receipt(request: Request) -> Response:
+        index = _int(request.path_params["index"], "index")
+        found = await anyio.to_thread.run_sync(ledger.receipt, index)
+        return PlainTextResponse(found.to_text())
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "origin": ledger.origin})
+
+    return Starlette(
+        routes=[
+            Route("/checkpoint", guarded(checkpoint)),
+            Route("/tile/{path:path}", guarded(tile)),
+            Route("/proof/inclusion", guarded(inclusion)),
+            Route("/proof/consistency", guarded(consistency)),
+            Route("/receipt/{index}", guarded(receipt)),
+            Route("/healthz", healthz),
+        ]
+    )
+
+
+def _hashes(ledger: Ledger, level: int, index: int, width: int) -> bytes:
+    _, found = ledger.store.tiles({(level, index)})
+    stored = found.get((level, index))
+    if stored is None or stored.width < width:
+        raise EntryNotFound(f"the log has no tile {level}/{index} of width {width}")
+    return stored.nodes[: width * _HASH]
+
+
+def _bundle(ledger: Ledger, index: int, width: int) -> bytes:
+    entries = ledger.store.entries(index * TILE_WIDTH, index * TILE_WIDTH + width)
+    if len(entries) < width:
+        raise EntryNotFound(f"the log has no entry bundle {index} of width {width}")
+    return b"".join(len(e).to_bytes(2, "big") + e for e in entries)
+
+
+def _b64(proof: list[bytes]) -> list[str]:
+    return [base64.b64encode(h).decode() for h in proof]
+
+
+def _int(text: str | None, name: str) -> int:
+    if text is None or not text.isdigit():
+        raise EntryNotFound(f"{name} must be a non-negative integer")
+    return int(text)
+
+
+def _ints(request: Request, *names: str) -> tuple[int, int]:
+    first, second = (_int(request.query_params.get(n), n) for n in names)
+    return first, second

@@ -1,0 +1,119 @@
+"""The log's read side over HTTP: tlog-tiles paths as tile clients expect them."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from kbs_server import free_port
+
+from trustroom.ledger import (
+    Checkpoint,
+    Ledger,
+    Record,
+    leaf_hash,
+    node_hash,
+    open_note,
+    verify_consistency,
+    verify_inclusion,
+)
+from trustroom.ledger._app import tile_path
+from trustroom.tee import SimAttester, SimWorkload
+
+WORKLOAD = SimWorkload(b"\x0a" * 32, b"\x0b" * 32)
+
+
+def note(n: int) -> Record:
+    return Record("attestation-result", {"tee": "sim", "status": "none", "token": f"t{n}"})
+
+
+@pytest.fixture
+def http(ledger: Ledger) -> Iterator[httpx.Client]:
+    """`trustroom ledger serve` on the log, as a real server on a loopback port."""
+    port = free_port()
+    command = [sys.executable, "-m", "trustroom", "ledger", "serve",
+               "--db", str(ledger.store.engine.url), "--port", str(port)]  # fmt: skip
+    server = subprocess.Popen(
+        command, env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(150):
+                try:
+                    client.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            yield client
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ledger:
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))
+    ledger = Ledger.init("example.org/http", f"sqlite:///{tmp_path / 'h.db'}",
+                         attester=SimAttester(WORKLOAD))  # fmt: skip
+    ledger.append([note(n) for n in range(299)])  # 300 entries: one full tile, one partial
+    ledger.checkpoint()
+    return ledger
+
+
+def test_tile_indices_are_written_as_tlog_tiles_says() -> None:
+    assert [tile_path(n) for n in (0, 7, 999, 1000, 1234067)] == [
+        "000", "007", "999", "x001/000", "x001/x234/067",
+    ]  # fmt: skip
+
+
+def test_a_tile_client_recomputes_the_checkpoint_root(ledger: Ledger, http: httpx.Client) -> None:
+    checkpoint = Checkpoint.parse(open_note(http.get("/checkpoint").text, [ledger.verifier]).text)
+    assert checkpoint.size == 300
+    full = http.get("/tile/0/000")
+    assert full.status_code == 200 and len(full.content) == 256 * 32
+    assert "immutable" in full.headers["cache-control"]
+    partial = http.get("/tile/0/001.p/44").content
+    bundle = http.get("/tile/entries/001.p/44").content
+    entries, at = [], 0
+    while at < len(bundle):
+        size = int.from_bytes(bundle[at : at + 2], "big")
+        entries.append(bundle[at + 2 : at + 2 + size])
+        at += 2 + size
+    assert [leaf_hash(e) for e in entries] == [partial[i : i + 32] for i in range(0, 44 * 32, 32)]
+    # The root of 300 leaves from the tiles alone: the level-8 hash of the full tile, then
+    # the partial tile's 44 leaf hashes folded as RFC 9162 splits them.
+    level8 = http.get("/tile/1/000.p/1").content
+    hashes = [partial[i : i + 32] for i in range(0, len(partial), 32)]
+
+    def mth(leaves: list[bytes]) -> bytes:
+        if len(leaves) == 1:
+            return leaves[0]
+        k = 1 << ((len(leaves) - 1).bit_length() - 1)
+        return node_hash(mth(leaves[:k]), mth(leaves[k:]))
+
+    assert node_hash(level8, mth(hashes)) == checkpoint.root
+
+
+def test_proofs_and_receipts_over_http(ledger: Ledger, http: httpx.Client) -> None:
+    root = ledger.store.state().root
+    proof = http.get("/proof/inclusion", params={"index": 123, "size": 300}).json()["proof"]
+    leaf = leaf_hash(ledger.entry(123))
+    verify_inclusion(leaf, 123, 300, [base64.b64decode(h) for h in proof], root)
+    ledger.append([note(999)])
+    new_root = ledger.store.state().root
+    proof = http.get("/proof/consistency", params={"from": 300, "to": 301}).json()["proof"]
+    verify_consistency(300, 301, [base64.b64decode(h) for h in proof], root, new_root)
+    assert http.get("/receipt/5").text.startswith("c2sp.org/tlog-proof@v1\n")
+    assert http.get("/receipt/300").status_code == 404  # no checkpoint covers it yet
+    assert http.get("/tile/0/002").status_code == 404
+    assert http.get("/tile/0/001.p/46").status_code == 404  # 301 entries: 45 in that tile
+    assert http.get("/tile/0/../etc").status_code == 404
+    error = http.get("/proof/inclusion", params={"index": "x", "size": 1})
+    assert error.status_code == 404 and error.json()["code"] == "ledger_entry_not_found"
