@@ -120,3 +120,36 @@ def test_verify_receipt_applies_a_witness_policy(tmp_path: Path, env: dict[str, 
     short = ledger(*common, "--witness-key", tmp_path / "w2.example", "--witnesses", 1, env=env)
     assert short.returncode == 1
     assert json.loads(short.stdout)["code"] == "ledger_witness_policy_unmet"
+
+
+def test_a_consortium_governs_from_the_command_line(tmp_path: Path, env: dict[str, str]) -> None:
+    db = f"sqlite:///{tmp_path / 'g.db'}"
+    assert ledger("init", "--db", db, "--origin", "example.org/gov", env=env).returncode == 0
+    keys = {}
+    for name in ("bank", "retailer", "auditor"):
+        keys[name] = tmp_path / f"{name}.key"
+        made = ledger("member-key", "--name", name, "--out", keys[name], env=env)
+        assert made.returncode == 0 and len(base64.b64decode(made.stdout)) == 32
+        assert keys[name].stat().st_mode & 0o077 == 0
+    founded = ledger("found", "--db", db, "--threshold", 2, "--rule", "add_member=3",
+                     *(a for k in keys.values() for a in ("--key", k)), env=env)  # fmt: skip
+    assert founded.returncode == 0, founded.stderr
+    actions = tmp_path / "actions.json"
+    actions.write_text(
+        json.dumps([{"type": "set_policy", "name": "release", "digest": "sha256:" + "c" * 64}])
+    )
+    proposed = ledger("propose", "--db", db, "--key", keys["bank"], "--actions", actions, env=env)
+    proposal = proposed.stdout.strip()
+    assert proposed.returncode == 0 and proposal.startswith("sha256:")
+    first = ledger("vote", proposal, "--db", db, "--key", keys["bank"], "--yes", env=env)
+    assert "still open" in first.stdout
+    second = ledger("vote", proposal, "--db", db, "--key", keys["auditor"], "--yes", env=env)
+    assert "accepted" in second.stdout
+    assert Ledger(db).consortium().policies == {"release": "sha256:" + "c" * 64}
+    again = ledger("vote", proposal, "--db", db, "--key", keys["retailer"], "--no", env=env)
+    assert again.returncode == 1 and "ledger_governance_refused" in again.stderr
+    proof = json.loads(ledger("prove", "--db", db, "--index", 1, env=env).stdout)
+    assert proof["index"] == 1 and proof["size"] == Ledger(db).size
+    (tmp_path / "bad.key").write_text("not a key")
+    bad = ledger("vote", proposal, "--db", db, "--key", tmp_path / "bad.key", "--yes", env=env)
+    assert bad.returncode == 1 and "MEMBER+KEY+" in bad.stderr and "Traceback" not in bad.stderr

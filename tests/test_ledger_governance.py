@@ -14,7 +14,8 @@ from trustroom.ledger import (
     Ledger,
     MemberKey,
     Record,
-    digest_of,
+    genesis,
+    proposal_id,
     replay,
 )
 from trustroom.tee import SimAttester, SimWorkload
@@ -28,17 +29,8 @@ def keys() -> dict[str, MemberKey]:
     return {name: MemberKey.generate(name) for name in NAMES}
 
 
-def genesis(keys: dict[str, MemberKey], threshold: int = 2, rules: Any = None) -> dict[str, Any]:
-    document = {
-        "type": "genesis",
-        "members": {name: key.public for name, key in keys.items()},
-        "threshold": threshold,
-        "rules": rules or {"add_member": 3},
-    }
-    return {
-        "document": document,
-        "signatures": {n: k.sign(document)["signature"] for n, k in keys.items()},
-    }
+def founding(keys: dict[str, MemberKey], threshold: int = 2) -> dict[str, Any]:
+    return genesis(list(keys.values()), threshold, {"add_member": 3})
 
 
 @pytest.fixture
@@ -46,17 +38,11 @@ def ledger(tmp_path: Path, keys: dict[str, MemberKey]) -> Ledger:
     ledger = Ledger.init(
         "example.org/consortium", f"sqlite:///{tmp_path / 'l.db'}", attester=SimAttester(WORKLOAD)
     )
-    ledger.govern(genesis(keys))
+    ledger.govern(founding(keys))
     return ledger
 
 
 ALLOW = {"type": "allow_measurement", "tee": "sgx", "measurement": "ab" * 32}
-
-
-def proposal_id(message: dict[str, Any]) -> str:
-    import rfc8785
-
-    return digest_of(rfc8785.dumps(message["document"]))
 
 
 def test_a_proposal_passes_exactly_at_the_threshold(
@@ -123,7 +109,7 @@ def test_non_members_bad_signatures_and_replays_are_refused(
         ledger.govern(proposal)
     size = ledger.size
     with pytest.raises(GovernanceRefused):
-        ledger.govern(genesis(keys))
+        ledger.govern(founding(keys))
     assert ledger.size == size  # nothing refused was logged
 
 
@@ -152,8 +138,8 @@ def test_a_constitution_asking_more_votes_than_members_is_refused(
 ) -> None:
     ledger = Ledger.init("o", f"sqlite:///{tmp_path / 'g.db'}", attester=SimAttester(WORKLOAD))
     with pytest.raises(GovernanceRefused, match="asks 4 votes"):
-        ledger.govern(genesis(keys, threshold=4))
+        ledger.govern(founding(keys, threshold=4))
     with pytest.raises(GovernanceRefused, match="every founding member"):
-        message = genesis(keys)
+        message = founding(keys)
         del message["signatures"]["auditor"]
         ledger.govern(message)

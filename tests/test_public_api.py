@@ -109,9 +109,9 @@ def test_ledger_exports_are_pinned() -> None:
         "LogExists", "LogNotFound", "MAX_RECORD_SIZE", "MemberKey", "NoteInvalid", "NoteSigner",
         "NoteVerifier", "ProofInvalid", "Receipt", "ReceiptInvalid", "Record", "RecordInvalid",
         "StoreUnavailable", "VerifiedCheckpoint", "VerifiedReceipt", "WitnessPolicyUnmet",
-        "check_log_key", "cosign", "digest_of", "leaf_hash", "node_hash", "open_note", "replay",
-        "root_of", "sign_checkpoint", "sign_note", "verify_checkpoint", "verify_consistency",
-        "verify_inclusion", "verify_receipt",
+        "check_log_key", "cosign", "digest_of", "genesis", "leaf_hash", "node_hash", "open_note",
+        "proposal_id", "replay", "root_of", "sign_checkpoint", "sign_note", "verify_checkpoint",
+        "verify_consistency", "verify_inclusion", "verify_receipt",
     ]  # fmt: skip
 
 

@@ -6,11 +6,14 @@ import base64
 import binascii
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from trustroom.cli._output import console, print_json
+
+if TYPE_CHECKING:
+    from trustroom.ledger import MemberKey
 
 app = typer.Typer(
     help="A verifiable log of which code ran on which inputs, with offline receipts.",
@@ -148,6 +151,120 @@ def public_key(
 
     out.write_text(Ledger(db).verifier.vkey + "\n")
     console.print(f"wrote the log's public key to {out}")
+
+
+@app.command()
+def prove(
+    index: int | None = typer.Option(None, "--index", help="Inclusion: the entry's index."),
+    first: int | None = typer.Option(None, "--from", help="Consistency: the older tree size."),
+    size: int | None = typer.Option(None, "--size", help="The tree size (default: the log's)."),
+    db: str | None = _db_option(),
+) -> None:
+    """Print an RFC 9162 proof as JSON: inclusion of --index, or consistency from --from."""
+    from trustroom.ledger import Ledger
+
+    ledger = Ledger(db)
+    size = ledger.size if size is None else size
+    if (index is None) == (first is None):
+        raise typer.BadParameter("give --index (inclusion) or --from (consistency)")
+    if index is not None:
+        proof, what = ledger.inclusion_proof(index, size), {"index": index}
+    else:
+        assert first is not None
+        proof, what = ledger.consistency_proof(first, size), {"from": first}
+    hashes = [base64.b64encode(h).decode() for h in proof]
+    print_json({**what, "size": size, "proof": hashes})
+
+
+@app.command("member-key")
+def member_key(
+    name: str = typer.Option(..., "--name", help="The member's name in the consortium."),
+    out: Path = typer.Option(..., "--out", dir_okay=False, help="Where to write the key."),
+) -> None:
+    """Create a consortium member's signing key (written 0600) and print its public key."""
+    from trustroom._core.files import create_exclusively
+    from trustroom.ledger import MemberKey
+
+    key = MemberKey.generate(name)
+    if not create_exclusively(out, key.to_text().encode() + b"\n", mode=0o600):
+        raise typer.BadParameter(f"{out} exists; choose another --out")
+    print(key.public)
+
+
+@app.command()
+def found(
+    key: list[Path] = typer.Option(
+        ..., "--key", exists=True, dir_okay=False, help="A founding member's key file (each)."
+    ),
+    threshold: int = typer.Option(..., "--threshold", help="Yes votes a proposal needs."),
+    rule: list[str] = typer.Option(
+        [], "--rule", help="ACTION=COUNT: another count for one action type."
+    ),
+    db: str | None = _db_option(),
+) -> None:
+    """Log the consortium's genesis, signed by every founder (their key files at hand).
+
+    Founders who keep their keys apart sign the genesis document each and submit it with
+    the Python API (`trustroom.ledger.genesis`, `MemberKey.sign`).
+    """
+    from trustroom.ledger import Ledger, genesis
+
+    rules: dict[str, int] = {}
+    for item in rule:
+        action, _, count = item.partition("=")
+        if not count.isdigit():
+            raise typer.BadParameter(f"--rule {item!r} is not ACTION=COUNT")
+        rules[action] = int(count)
+    (index,) = Ledger(db).govern(genesis([_member(k) for k in key], threshold, rules))
+    console.print(f"the consortium's genesis is entry {index}")
+
+
+@app.command()
+def propose(
+    key: Path = typer.Option(..., "--key", exists=True, dir_okay=False, help="Your member key."),
+    actions: Path = typer.Option(
+        ..., "--actions", exists=True, dir_okay=False, help="JSON list of actions."
+    ),
+    db: str | None = _db_option(),
+) -> None:
+    """Propose actions (a JSON list such as [{"type": "allow_measurement", ...}])."""
+    import secrets
+    import time
+
+    from trustroom.ledger import Ledger, proposal_id
+
+    message = _member(key).propose(
+        _read_json(actions), at=int(time.time()), nonce=secrets.token_hex(8)
+    )
+    Ledger(db).govern(message)
+    print(proposal_id(message))
+
+
+@app.command()
+def vote(
+    proposal: str = typer.Argument(..., help="The proposal's id (sha256:...)."),
+    key: Path = typer.Option(..., "--key", exists=True, dir_okay=False, help="Your member key."),
+    yes: bool = typer.Option(..., "--yes/--no", help="Your vote."),
+    db: str | None = _db_option(),
+) -> None:
+    """Vote on a proposal; prints its outcome once decided."""
+    import time
+
+    from trustroom.ledger import Ledger
+
+    ledger = Ledger(db)
+    indices = ledger.govern(_member(key).ballot(proposal, yes, at=int(time.time())))
+    if len(indices) == 2:
+        outcome = ledger.record(indices[-1]).fields["message"]
+        console.print(f"proposal {outcome['state']} ({len(outcome['yes'])} yes)")
+    else:
+        console.print("vote recorded; the proposal is still open")
+
+
+def _member(path: Path) -> MemberKey:
+    from trustroom.ledger import MemberKey
+
+    return MemberKey.from_text(path.read_text())
 
 
 @app.command("verify-receipt")

@@ -38,7 +38,14 @@ from trustroom.ledger._errors import (
     StoreUnavailable,
     WitnessPolicyUnmet,
 )
-from trustroom.ledger._governance import ACTIONS, Consortium, MemberKey, replay
+from trustroom.ledger._governance import (
+    ACTIONS,
+    Consortium,
+    MemberKey,
+    genesis,
+    proposal_id,
+    replay,
+)
 from trustroom.ledger._ledger import Ledger
 from trustroom.ledger._logkey import check_log_key
 from trustroom.ledger._merkle import (
@@ -98,9 +105,11 @@ __all__ = [
     "check_log_key",
     "cosign",
     "digest_of",
+    "genesis",
     "leaf_hash",
     "node_hash",
     "open_note",
+    "proposal_id",
     "replay",
     "root_of",
     "sign_checkpoint",

@@ -26,12 +26,25 @@ from typing import Any
 import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
 
 from trustroom.ledger._errors import GovernanceRefused
 from trustroom.ledger._records import Record, digest_of
 
-__all__ = ["ACTIONS", "Consortium", "MemberKey", "governance_record", "replay"]
+__all__ = [
+    "ACTIONS",
+    "Consortium",
+    "MemberKey",
+    "genesis",
+    "governance_record",
+    "proposal_id",
+    "replay",
+]
 
 # Each action type and the fields it needs (their meaning is in docs/ledger.md).
 ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -68,6 +81,26 @@ class MemberKey:
     @classmethod
     def generate(cls, name: str) -> MemberKey:
         return cls(name, Ed25519PrivateKey.generate())
+
+    def to_text(self) -> str:
+        """``MEMBER+KEY+<name>+<hex seed>``: the key file's content (keep it private)."""
+        seed = self.private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return f"MEMBER+KEY+{self.name}+{seed.hex()}"
+
+    @classmethod
+    def from_text(cls, text: str) -> MemberKey:
+        prefix, _, rest = text.strip().partition("MEMBER+KEY+")
+        name, _, seed = rest.rpartition("+")
+        try:
+            if prefix or not name:
+                raise ValueError("not MEMBER+KEY+<name>+<seed>")
+            return cls(name, Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed)))
+        except ValueError as exc:
+            raise GovernanceRefused(
+                f"not a member key: {exc}",
+                hint="A member key file holds MEMBER+KEY+<name>+<hex Ed25519 seed>, as "
+                "trustroom ledger member-key writes it.",
+            ) from exc
 
     @property
     def public(self) -> str:
@@ -146,12 +179,12 @@ class Consortium:
             raise GovernanceRefused("a proposal has a non-empty list of actions")
         for action in actions:
             _check_action(action)
-        proposal_id = digest_of(_canonical(document))
-        if proposal_id in self.proposals:
-            raise GovernanceRefused(f"proposal {proposal_id} was made already (a replay)")
+        identity = proposal_id(message)
+        if identity in self.proposals:
+            raise GovernanceRefused(f"proposal {identity} was made already (a replay)")
         needed = max(self.rules.get(a["type"], self.threshold) for a in actions)
-        self.proposals[proposal_id] = _Proposal(document, needed)
-        return proposal_id
+        self.proposals[identity] = _Proposal(document, needed)
+        return identity
 
     def vote(self, message: Mapping[str, Any]) -> dict[str, Any] | None:
         """Count a signed ballot; the outcome if it decided the proposal."""
@@ -251,6 +284,27 @@ def _check_action(action: Any) -> None:
     missing = [f for f in ACTIONS[action["type"]] if f not in action]
     if missing:
         raise GovernanceRefused(f"a {action['type']} action needs {', '.join(missing)}")
+
+
+def proposal_id(message: Mapping[str, Any]) -> str:
+    """The id ballots name a proposal by: the digest of its signed document."""
+    return digest_of(_canonical(_document(message, "proposal")))
+
+
+def genesis(
+    founders: Sequence[MemberKey], threshold: int, rules: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """The genesis message, signed by every founder (all of whose keys are at hand)."""
+    document = {
+        "type": "genesis",
+        "members": {key.name: key.public for key in founders},
+        "threshold": threshold,
+        "rules": dict(rules or {}),
+    }
+    return {
+        "document": document,
+        "signatures": {key.name: key.sign(document)["signature"] for key in founders},
+    }
 
 
 def governance_record(message: Mapping[str, Any]) -> Record:
