@@ -53,7 +53,8 @@ def test_receipts_verify_with_the_two_files_alone_and_tampering_fails(
                                   "status": "none", "token": "t"}))  # fmt: skip
     appended = ledger("append", "--db", db, "--record-file", record, "--json", env=env)
     assert json.loads(appended.stdout)["index"] == 1
-    assert ledger("checkpoint", "--db", db, env=env).stdout.startswith("example.org/cli\n2\n")
+    signed = ledger("checkpoint", "--db", db, env=env)
+    assert signed.stdout.startswith("example.org/cli\n2\n") and "SIMULATED" in signed.stderr
     receipt, key = tmp_path / "receipt", tmp_path / "log.pub"
     assert ledger("receipt", "--db", db, "--index", 1, "--out", receipt, env=env).returncode == 0
     assert ledger("public-key", "--db", db, "--out", key, env=env).returncode == 0

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from trustroom.cli._output import console, print_json
+from trustroom.cli._output import console, err_console, print_json
 
 if TYPE_CHECKING:
     from trustroom.ledger import MemberKey
@@ -125,7 +125,13 @@ def checkpoint(db: str | None = _db_option()) -> None:
     """Sign a checkpoint of the log as it is now, after checking it extends the last one."""
     from trustroom.ledger import Ledger
 
-    print(Ledger(db).checkpoint(), end="")
+    ledger = Ledger(db)
+    print(ledger.checkpoint(), end="")
+    if ledger.record(0).fields.get("sim"):
+        err_console.print(
+            "[bold yellow]SIMULATED TEE[/]: signed with a key sealed to the simulated TEE, "
+            "which protects nothing (entry 0 says so)."
+        )
 
 
 @app.command()
