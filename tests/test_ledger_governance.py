@@ -33,6 +33,12 @@ def founding(keys: dict[str, MemberKey], threshold: int = 2) -> dict[str, Any]:
     return genesis(list(keys.values()), threshold, {"add_member": 3})
 
 
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated TEE's platform keys in a folder of the test's own."""
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture
 def ledger(tmp_path: Path, keys: dict[str, MemberKey]) -> Ledger:
     ledger = Ledger.init(

@@ -58,9 +58,14 @@ def job(n: int) -> Record:
     )
 
 
+@pytest.fixture(autouse=True)
+def _home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated TEE's platform keys in a folder of the test's own."""
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path_factory.mktemp("home")))
+
+
 @pytest.fixture
-def ledger(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ledger:
-    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))
+def ledger(tmp_path: Path) -> Ledger:
     return Ledger.init(
         ORIGIN, f"sqlite:///{tmp_path / 'ledger.db'}", attester=SimAttester(WORKLOAD)
     )
@@ -212,3 +217,20 @@ def test_witness_cosignatures_reach_receipts_and_the_policy_counts_them(ledger: 
     other = sign_checkpoint(Checkpoint(ORIGIN, 9, bytes(32)), ledger._log_signer())
     with pytest.raises(CheckpointInvalid):
         ledger.add_cosignatures(cosign(other, witnesses[2], at=1), verifiers)
+
+
+def test_a_log_is_created_with_its_entry_zero_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'half.db'}"
+
+    def fail(*args: object) -> None:
+        raise RuntimeError("crash while storing entry 0")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("trustroom.ledger._store.LedgerStore.commit", fail)
+        with pytest.raises(RuntimeError):
+            Ledger.init(ORIGIN, url, attester=SimAttester(WORKLOAD))
+    with pytest.raises(LogNotFound):
+        Ledger(url)  # nothing half made is left behind
+    assert Ledger.init(ORIGIN, url, attester=SimAttester(WORKLOAD)).size == 1

@@ -27,7 +27,6 @@ from trustroom.ledger._errors import (
     CheckpointRefused,
     EntryNotFound,
     GovernanceRefused,
-    LogExists,
     LogNotFound,
     ProofInvalid,
 )
@@ -91,11 +90,10 @@ class Ledger:
             "vkey": signer.verifier().vkey.encode(),
             "sealed_key": sealed,
         }
-        if not store.initialise(meta, EMPTY_ROOT):
-            raise LogExists(f"the database holds a log already ({store.meta()['origin']!r})")
-        ledger = cls(store, attester=attester)
-        ledger.append([log_key_record(origin, signer, attester).canonical()])
-        return ledger
+        entry0 = log_key_record(origin, signer, attester)
+        with store.creating(meta, EMPTY_ROOT) as (state, batch, connection):
+            _integrate(store, state, batch, connection, [entry0])
+        return cls(store, attester=attester)
 
     # -- appends ---------------------------------------------------------------------------
 
@@ -105,18 +103,7 @@ class Ledger:
         if not records:
             return range(0)
         with self.store.appending() as (state, batch, db):
-            return self._integrate(state, batch, db, records)
-
-    def _integrate(
-        self, state: State, batch: TileBatch, db: sa.Connection, records: Sequence[Record]
-    ) -> range:
-        data = [r.canonical() for r in records]
-        tree = CompactRange(state.size, state.edge)
-        tree.extend([leaf_hash(d) for d in data], batch.visit)
-        new = State(tree.size, tree.root(), tuple(tree.hashes))
-        entries = [(r.kind, d) for r, d in zip(records, data, strict=True)]
-        self.store.commit(db, batch, state.size, entries, new)
-        return range(state.size, new.size)
+            return _integrate(self.store, state, batch, db, records)
 
     # -- governance --------------------------------------------------------------------------
 
@@ -142,7 +129,7 @@ class Ledger:
                         records.append(governance_record(outcome))
                 else:
                     raise GovernanceRefused(f"{kind!r} is not a governance message one submits")
-            return self._integrate(state, batch, db, records)
+            return _integrate(self.store, state, batch, db, records)
 
     def consortium(self) -> Consortium:
         """The consortium as the log's governance history makes it, checked on the way."""
@@ -261,6 +248,20 @@ class Ledger:
         return Receipt(
             index=index, proof=tuple(proof), extra=self.entry(index), checkpoint=last.note
         )
+
+
+def _integrate(
+    store: LedgerStore, state: State, batch: TileBatch, db: sa.Connection, records: Sequence[Record]
+) -> range:
+    """Add ``records`` to the tree from its stored right edge and store them, in the
+    appending transaction ``db``; their indices."""
+    data = [r.canonical() for r in records]
+    tree = CompactRange(state.size, state.edge)
+    tree.extend([leaf_hash(d) for d in data], batch.visit)
+    new = State(tree.size, tree.root(), tuple(tree.hashes))
+    entries = [(r.kind, d) for r, d in zip(records, data, strict=True)]
+    store.commit(db, batch, state.size, entries, new)
+    return range(state.size, new.size)
 
 
 class _Nodes:

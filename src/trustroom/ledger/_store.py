@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from trustroom._core.paths import trustroom_home
 from trustroom._core.sql import CompiledStatement, sqlite_write_ahead_log
-from trustroom.ledger._errors import LogNotFound, StoreUnavailable
+from trustroom.ledger._errors import LogExists, LogNotFound, StoreUnavailable
 
 __all__ = [
     "TILE_HEIGHT",
@@ -227,14 +227,22 @@ class LedgerStore:
         with _answering(), self.engine.connect() as db:
             return {row.name: bytes(row.value) for row in db.execute(sa.select(_meta))}
 
-    def initialise(self, meta: Mapping[str, bytes], empty_root: bytes) -> bool:
-        """Store the log's metadata and an empty tree; False if a log exists already."""
-        with _answering(), self.engine.begin() as db:
-            if db.execute(sa.select(_state.c.id)).first() is not None:
-                return False
-            db.execute(_meta.insert(), [{"name": k, "value": v} for k, v in meta.items()])
-            db.execute(_state.insert(), {"id": 1, "size": 0, "root": empty_root, "edge": b""})
-        return True
+    @contextmanager
+    def creating(
+        self, meta: Mapping[str, bytes], empty_root: bytes
+    ) -> Iterator[tuple[State, TileBatch, sa.Connection]]:
+        """Store the log's metadata and an empty tree, and yield as :meth:`appending` does,
+        so that the first entries commit with them or not at all; LogExists if a log is
+        there already (or another process creates one at the same moment)."""
+        try:
+            with _answering(), self.engine.begin() as db:
+                if db.execute(sa.select(_state.c.id)).first() is not None:
+                    raise LogExists("the database holds a log already")
+                db.execute(_meta.insert(), [{"name": k, "value": v} for k, v in meta.items()])
+                db.execute(_state.insert(), {"id": 1, "size": 0, "root": empty_root, "edge": b""})
+                yield State(0, empty_root, ()), TileBatch(db), db
+        except IntegrityError as exc:
+            raise LogExists("another process created a log in this database meanwhile") from exc
 
     # -- appends ------------------------------------------------------------------------
 
