@@ -24,6 +24,7 @@ from trustroom.ledger import (
     ProofInvalid,
     Record,
     RecordInvalid,
+    TreeStateInvalid,
     WitnessPolicyUnmet,
     check_log_key,
     cosign,
@@ -234,3 +235,13 @@ def test_a_log_is_created_with_its_entry_zero_or_not_at_all(
     with pytest.raises(LogNotFound):
         Ledger(url)  # nothing half made is left behind
     assert Ledger.init(ORIGIN, url, attester=SimAttester(WORKLOAD)).size == 1
+
+
+def test_a_damaged_tree_state_stops_appends_and_signing(ledger: Ledger) -> None:
+    ledger.append([job(i) for i in range(6)])
+    with ledger.store.engine.begin() as db:  # 7 entries: three edge hashes; drop one
+        db.execute(sa.text("UPDATE ledger_state SET edge = substr(edge, 1, 64)"))
+    with pytest.raises(TreeStateInvalid):
+        ledger.append([job(7)])
+    with pytest.raises(TreeStateInvalid):
+        ledger.checkpoint()

@@ -36,6 +36,7 @@ from trustroom.ledger._errors import (
     ReceiptInvalid,
     RecordInvalid,
     StoreUnavailable,
+    TreeStateInvalid,
     WitnessPolicyUnmet,
 )
 from trustroom.ledger._governance import (
@@ -99,6 +100,7 @@ __all__ = [
     "Record",
     "RecordInvalid",
     "StoreUnavailable",
+    "TreeStateInvalid",
     "VerifiedCheckpoint",
     "VerifiedReceipt",
     "WitnessPolicyUnmet",

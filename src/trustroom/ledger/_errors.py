@@ -23,6 +23,7 @@ __all__ = [
     "ReceiptInvalid",
     "RecordInvalid",
     "StoreUnavailable",
+    "TreeStateInvalid",
     "WitnessPolicyUnmet",
 ]
 
@@ -127,4 +128,12 @@ class GovernanceRefused(LedgerError):
         "The governance message breaks a rule: signed by a non-member, a bad signature, a "
         "replayed proposal or ballot, a closed proposal, or an action the constitution does "
         "not know; see docs/ledger.md."
+    )
+
+
+class TreeStateInvalid(LedgerError):
+    code = "ledger_tree_state_invalid"
+    default_hint = (
+        "The stored tree state (size, root, right edge) does not hang together: the database "
+        "was altered or damaged. The log appends and signs nothing until it is restored."
     )

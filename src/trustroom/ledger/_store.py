@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from trustroom._core.paths import trustroom_home
 from trustroom._core.sql import CompiledStatement, sqlite_write_ahead_log
-from trustroom.ledger._errors import LogExists, LogNotFound, StoreUnavailable
+from trustroom.ledger._errors import LogExists, LogNotFound, StoreUnavailable, TreeStateInvalid
 
 __all__ = [
     "TILE_HEIGHT",
@@ -359,6 +359,12 @@ def _state_of(row: Any) -> State:
     if row is None:
         raise LogNotFound("the database holds no log")
     edge = bytes(row.edge)
-    return State(
+    state = State(
         row.size, bytes(row.root), tuple(edge[i : i + _HASH] for i in range(0, len(edge), _HASH))
     )
+    # The right edge holds one hash per set bit of the size (a perfect subtree each).
+    if len(edge) % _HASH or len(state.edge) != state.size.bit_count() or len(state.root) != _HASH:
+        raise TreeStateInvalid(
+            f"the stored tree of size {state.size} has {len(edge)} bytes of right edge"
+        )
+    return state
