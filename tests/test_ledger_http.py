@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from kbs_server import free_port
 from trustroom.ledger import (
     Checkpoint,
     Ledger,
+    MemberKey,
     Record,
+    genesis,
     leaf_hash,
     node_hash,
     open_note,
@@ -117,3 +120,41 @@ def test_proofs_and_receipts_over_http(ledger: Ledger, http: httpx.Client) -> No
     assert http.get("/tile/0/../etc").status_code == 404
     error = http.get("/proof/inclusion", params={"index": "x", "size": 1})
     assert error.status_code == 404 and error.json()["code"] == "ledger_entry_not_found"
+
+
+def test_members_append_over_http_and_nothing_else_gets_in(
+    ledger: Ledger, http: httpx.Client, tmp_path: Path
+) -> None:
+    bank, outsider = MemberKey.generate("bank"), MemberKey.generate("mallory")
+    records = [note(1000).to_dict(), note(1001).to_dict()]
+    now = int(time.time())
+    refused = http.post("/entries", json=bank.submission(records, at=now, nonce="0"))
+    assert refused.status_code == 403 and "no consortium" in refused.json()["message"]
+
+    ledger.govern(genesis([bank], threshold=1))
+    message = bank.submission(records, at=now, nonce="1")
+    accepted = http.post("/entries", json=message)
+    assert accepted.status_code == 200, accepted.text
+    indices = accepted.json()["indices"]
+    assert [ledger.record(i) for i in indices] == [note(1000), note(1001)]
+    for bad, why in [
+        (message, "replay"),
+        (outsider.submission(records, at=now, nonce="2"), "not a member"),
+        (bank.submission(records, at=now - 3600, nonce="3"), "within 300 s"),
+        ({**message, "signature": outsider.sign(message["document"])["signature"]}, "verify"),
+    ]:
+        answer = http.post("/entries", json=bad)
+        assert answer.status_code == 403 and why in answer.json()["message"], answer.text
+        assert answer.json()["code"] == "ledger_submission_refused"
+    assert http.post("/entries", content=b"{not json").status_code == 403
+    assert ledger.size == indices[-1] + 1  # nothing refused was appended
+
+    key = tmp_path / "bank.key"
+    key.write_text(bank.to_text())
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps(note(1002).to_dict()))
+    command = [sys.executable, "-m", "trustroom", "ledger", "append", "--url", str(http.base_url),
+               "--key", str(key), "--record-file", str(record), "--json"]  # fmt: skip
+    appended = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert appended.returncode == 0, appended.stderr
+    assert ledger.record(json.loads(appended.stdout)["index"]) == note(1002)

@@ -75,21 +75,60 @@ def append(
         ..., "--record-file", exists=True, dir_okay=False, help="JSON record(s) to append."
     ),
     db: str | None = _db_option(),
+    url: str | None = typer.Option(
+        None, "--url", help="Append through a log's HTTP service instead of its database."
+    ),
+    key: Path | None = typer.Option(
+        None, "--key", exists=True, dir_okay=False, help="With --url: your member key."
+    ),
     as_json: bool = _json_option(),
 ) -> None:
-    """Append records in one durable batch and print their indices."""
+    """Append records in one durable batch and print their indices.
+
+    With --url, the records go to `trustroom ledger serve` signed by your member key.
+    """
     from trustroom.ledger import Ledger, Record
 
-    records = [Record.from_dict(_read_json(path)) for path in record_file]
-    indices = Ledger(db).append(records)
+    documents = [_read_json(path) for path in record_file]
+    if url is None:
+        indices = list(Ledger(db).append([Record.from_dict(d) for d in documents]))
+    elif key is None:
+        raise typer.BadParameter("--url needs --key, the member key that signs the records")
+    else:
+        indices = _submit(url, key, documents)
     if as_json:
-        payload: dict[str, Any] = {"indices": list(indices)}
+        payload: dict[str, Any] = {"indices": indices}
         if len(indices) == 1:
             payload["index"] = indices[0]
         print_json(payload)
         return
     for index in indices:
         console.print(f"index {index}")
+
+
+def _submit(url: str, key: Path, documents: list[Any]) -> list[int]:
+    import secrets
+    import time
+
+    import httpx
+
+    from trustroom.ledger import SubmissionRefused
+
+    message = _member(key).submission(documents, at=int(time.time()), nonce=secrets.token_hex(8))
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/entries", json=message, timeout=60)
+    except httpx.HTTPError as exc:
+        raise SubmissionRefused(
+            f"the log at {url} did not answer: {exc}", hint="Check --url; is it serving?"
+        ) from exc
+    body = response.json() if response.headers.get("content-type") == "application/json" else {}
+    if response.status_code != 200:
+        raise SubmissionRefused(
+            f"the log refused the records ({body.get('code', response.status_code)}): "
+            f"{body.get('message', response.text)}",
+            hint=body.get("hint"),
+        )
+    return [int(i) for i in body["indices"]]
 
 
 @app.command()

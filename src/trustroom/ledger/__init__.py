@@ -36,6 +36,7 @@ from trustroom.ledger._errors import (
     ReceiptInvalid,
     RecordInvalid,
     StoreUnavailable,
+    SubmissionRefused,
     TreeStateInvalid,
     WitnessPolicyUnmet,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "Record",
     "RecordInvalid",
     "StoreUnavailable",
+    "SubmissionRefused",
     "TreeStateInvalid",
     "VerifiedCheckpoint",
     "VerifiedReceipt",

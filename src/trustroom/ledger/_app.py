@@ -1,4 +1,4 @@
-"""The log's read side over HTTP: c2sp.org/tlog-tiles paths, proofs and receipts.
+"""The log over HTTP: c2sp.org/tlog-tiles paths, proofs, receipts, and members' appends.
 
 ``/checkpoint`` (the latest signed checkpoint), ``/tile/<L>/<N>[.p/<W>]`` (hash tiles) and
 ``/tile/entries/<N>[.p/<W>]`` (entry bundles, each entry prefixed by its length as a
@@ -6,7 +6,8 @@ big-endian uint16) are laid out as tlog-tiles says, so existing tile clients and
 read this log unchanged. Full tiles never change and are served as immutable; a partial
 tile of width W is the first W hashes of its row, which never change either. Beside them,
 for clients that would rather not walk tiles: ``/proof/inclusion``, ``/proof/consistency``
-and ``/receipt/<index>``.
+and ``/receipt/<index>``. ``POST /entries`` appends a submission a consortium member signed
+(:meth:`Ledger.submit`), answered with the indices once the batch is committed.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import re
 from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from trustroom.ledger._errors import EntryNotFound, LedgerError
+from trustroom.ledger._errors import EntryNotFound, LedgerError, SubmissionRefused
 from trustroom.ledger._ledger import Ledger
 from trustroom.ledger._store import TILE_WIDTH
 
@@ -30,6 +32,8 @@ __all__ = ["create_app", "tile_path"]
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 _TILE = re.compile(r"(entries|\d{1,2})/((?:x\d{3}/)*\d{3})(?:\.p/(\d{1,3}))?")
 _HASH = 32
+_MAX_SUBMISSION = 16 << 20
+_STATUS: dict[type[LedgerError], int] = {EntryNotFound: 404, SubmissionRefused: 403}
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -58,7 +62,7 @@ def create_app(ledger: Ledger) -> Starlette:
             try:
                 return await handler(request)
             except LedgerError as exc:
-                status = 404 if isinstance(exc, EntryNotFound) else 400
+                status = _STATUS.get(type(exc), 400)
                 return JSONResponse(exc.to_dict(), status_code=status)
 
         return wrapper
@@ -100,6 +104,20 @@ def create_app(ledger: Ledger) -> Starlette:
         found = await anyio.to_thread.run_sync(ledger.receipt, index)
         return PlainTextResponse(found.to_text())
 
+    async def entries(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > _MAX_SUBMISSION:
+            raise SubmissionRefused(f"a submission is at most {_MAX_SUBMISSION} bytes")
+        try:
+            message = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise SubmissionRefused(f"the submission is not JSON: {exc}") from exc
+        if not isinstance(message, dict):
+            raise SubmissionRefused("a submission is a signed JSON object")
+        # Answered once the batch is committed: an acknowledged entry is durable.
+        indices = await anyio.to_thread.run_sync(ledger.submit, message)
+        return JSONResponse({"indices": list(indices)})
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "origin": ledger.origin})
 
@@ -110,6 +128,7 @@ def create_app(ledger: Ledger) -> Starlette:
             Route("/proof/inclusion", guarded(inclusion)),
             Route("/proof/consistency", guarded(consistency)),
             Route("/receipt/{index}", guarded(receipt)),
+            Route("/entries", guarded(entries), methods=["POST"]),
             Route("/healthz", healthz),
         ]
     )

@@ -23,6 +23,7 @@ __all__ = [
     "ReceiptInvalid",
     "RecordInvalid",
     "StoreUnavailable",
+    "SubmissionRefused",
     "TreeStateInvalid",
     "WitnessPolicyUnmet",
 ]
@@ -136,4 +137,12 @@ class TreeStateInvalid(LedgerError):
     default_hint = (
         "The stored tree state (size, root, right edge) does not hang together: the database "
         "was altered or damaged. The log appends and signs nothing until it is restored."
+    )
+
+
+class SubmissionRefused(LedgerError):
+    code = "ledger_submission_refused"
+    default_hint = (
+        "Entries sent to the log must be signed by a member of its consortium, made within "
+        "five minutes of the log's clock, and sent once; sign a fresh submission."
     )

@@ -121,6 +121,15 @@ class MemberKey:
              "created_at": at, "nonce": nonce}
         )  # fmt: skip
 
+    def submission(
+        self, records: Sequence[Mapping[str, Any]], *, at: int, nonce: str
+    ) -> dict[str, Any]:
+        """Records to append, signed: what a member sends a log's ``POST /entries``."""
+        return self.sign(
+            {"type": "submission", "submitter": self.name, "records": list(records),
+             "created_at": at, "nonce": nonce}
+        )  # fmt: skip
+
     def ballot(self, proposal: str, vote: bool, *, at: int) -> dict[str, Any]:
         return self.sign(
             {"type": "ballot", "proposal": proposal, "member": self.name,
@@ -217,6 +226,13 @@ class Consortium:
             "yes": sorted(proposal.yes),
             "no": sorted(proposal.no),
         }
+
+    def signed_by_member(self, message: Mapping[str, Any], kind: str) -> dict[str, Any]:
+        """The document of ``message``, a ``kind`` signed by a member of the consortium
+        (named in its ``submitter``); GovernanceRefused otherwise."""
+        document = _document(message, kind)
+        self._verify_member(document.get("submitter"), message, document)
+        return document
 
     # -- rules -----------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import rfc8785
 import sqlalchemy as sa
 
 from trustroom.ledger._checkpoint import Checkpoint, sign_checkpoint, verify_checkpoint
@@ -29,6 +30,7 @@ from trustroom.ledger._errors import (
     GovernanceRefused,
     LogNotFound,
     ProofInvalid,
+    SubmissionRefused,
 )
 from trustroom.ledger._governance import Consortium, governance_record, replay
 from trustroom.ledger._logkey import ledger_attester, log_key_record, new_log_key, open_log_key
@@ -44,13 +46,14 @@ from trustroom.ledger._merkle import (
 )
 from trustroom.ledger._note import CosignatureVerifier, Note, NoteSigner, NoteVerifier, open_note
 from trustroom.ledger._receipt import Receipt
-from trustroom.ledger._records import Record
+from trustroom.ledger._records import Record, digest_of
 from trustroom.ledger._store import LedgerStore, State, StoredCheckpoint, TileBatch, tile_of
 from trustroom.tee import Attester
 
 __all__ = ["Ledger"]
 
 _HASH = 32
+_SUBMISSION_WINDOW = 300
 
 
 class Ledger:
@@ -129,6 +132,36 @@ class Ledger:
                         records.append(governance_record(outcome))
                 else:
                     raise GovernanceRefused(f"{kind!r} is not a governance message one submits")
+            return _integrate(self.store, state, batch, db, records)
+
+    def submit(self, message: Mapping[str, Any], *, now: int | None = None) -> range:
+        """Append the records of a submission a member signed (``MemberKey.submission``):
+        made within five minutes of ``now`` (this host's clock), never seen before, from a
+        member of the consortium as the log's governance makes it. Their indices."""
+        now = int(time.time()) if now is None else now
+        with self.store.appending() as (state, batch, db):
+            history = [Record.parse(d) for d in self.store.governance_entries(db)]
+            if not history:
+                raise SubmissionRefused(
+                    "this log has no consortium yet, so no one may submit entries",
+                    hint="Found one first: trustroom ledger found --key ... --threshold K.",
+                )
+            try:
+                document = replay(history).signed_by_member(message, "submission")
+            except GovernanceRefused as exc:
+                raise SubmissionRefused(exc.message) from exc
+            created = document.get("created_at")
+            if not isinstance(created, int) or abs(now - created) > _SUBMISSION_WINDOW:
+                raise SubmissionRefused(
+                    f"the submission was made at {created!r}, not within "
+                    f"{_SUBMISSION_WINDOW} s of the log's clock ({now})"
+                )
+            raw = document.get("records")
+            if not isinstance(raw, list) or not raw:
+                raise SubmissionRefused("a submission carries a non-empty list of records")
+            records = [Record.from_dict(r) for r in raw]
+            if not self.store.claim_submission(db, digest_of(rfc8785.dumps(document)), created):
+                raise SubmissionRefused("this submission was appended already (a replay)")
             return _integrate(self.store, state, batch, db, records)
 
     def consortium(self) -> Consortium:

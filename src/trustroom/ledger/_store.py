@@ -75,6 +75,13 @@ _governance = sa.Table(
     _metadata,
     sa.Column("idx", sa.BigInteger, primary_key=True, autoincrement=False),
 )
+# Submissions accepted over HTTP, by digest: a replay within the time window is refused.
+_submissions = sa.Table(
+    "ledger_submissions",
+    _metadata,
+    sa.Column("digest", sa.String(80), primary_key=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
 _tiles = sa.Table(
     "ledger_tiles",
     _metadata,
@@ -296,6 +303,17 @@ class LedgerStore:
                 .order_by(_entries.c.idx)
             )
             return [bytes(row.data) for row in rows]
+
+    @staticmethod
+    def claim_submission(db: sa.Connection, digest: str, created_at: int) -> bool:
+        """Record a submission in the appending transaction; False if it was seen before."""
+        seen = db.execute(
+            sa.select(_submissions.c.digest).where(_submissions.c.digest == digest)
+        ).first()
+        if seen is not None:
+            return False
+        db.execute(_submissions.insert(), {"digest": digest, "created_at": created_at})
+        return True
 
     @staticmethod
     def governance_entries(db: sa.Connection) -> list[bytes]:
