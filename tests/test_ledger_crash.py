@@ -1,4 +1,5 @@
-"""A log killed while appending loses no acknowledged entry and signs nothing inconsistent."""
+"""A log killed while appending (a writer, or the server) loses no acknowledged entry and
+signs nothing inconsistent."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
+from kbs_server import free_port
 
 from trustroom.ledger import (
     Checkpoint,
     Ledger,
+    MemberKey,
     Record,
+    genesis,
     leaf_hash,
     open_note,
     root_of,
@@ -26,6 +32,7 @@ from trustroom.ledger import (
 from trustroom.tee import SimAttester, SimWorkload
 
 TRIALS = 15
+SERVER_TRIALS = 5
 WORKLOAD = SimWorkload(b"\x05" * 32, b"\x06" * 32)
 
 # Appends batches of numbered records, acknowledging each batch once append() returned,
@@ -99,3 +106,61 @@ def _checkpoints(ledger: Ledger) -> list[Checkpoint]:
     with ledger.store.engine.connect() as db:
         notes = db.execute(sa.text("SELECT note FROM ledger_checkpoints ORDER BY size")).scalars()
         return [Checkpoint.parse(open_note(n, [ledger.verifier]).text) for n in notes]
+
+
+@pytest.mark.slow
+def test_a_killed_server_loses_no_entry_it_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    ledger = Ledger.init("example.org/served", url, attester=SimAttester(WORKLOAD))
+    member = MemberKey.generate("bank")
+    ledger.govern(genesis([member], threshold=1))
+    rng = random.Random(11)
+    acknowledged: dict[int, str] = {}
+    for trial in range(SERVER_TRIALS):
+        port = free_port()
+        server = subprocess.Popen(
+            [sys.executable, "-m", "trustroom", "ledger", "serve", "--db", url,
+             "--port", str(port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            _wait_for(client)
+            # Killed from another thread while requests keep coming: mostly mid-append.
+            killer = threading.Timer(rng.uniform(0.3, 1.0), server.send_signal, [signal.SIGKILL])
+            killer.start()
+            n = 0
+            while True:
+                tokens = [f"{trial}-{n}-{i}" for i in range(rng.randint(1, 20))]
+                records = [
+                    {"v": 1, "kind": "attestation-result", "tee": "sim", "status": "none",
+                     "token": t} for t in tokens
+                ]  # fmt: skip
+                message = member.submission(records, at=int(time.time()), nonce=f"{trial}-{n}")
+                try:
+                    answer = client.post("/entries", json=message)
+                except httpx.TransportError:
+                    break
+                assert answer.status_code == 200, answer.text
+                acknowledged.update(zip(answer.json()["indices"], tokens, strict=True))
+                n += 1
+        killer.join()
+        server.wait(timeout=10)
+        ledger = Ledger(url)
+        entries = ledger.store.entries(0, ledger.size)
+        tokens_stored = {i: Record.parse(e).fields.get("token") for i, e in enumerate(entries)}
+        assert all(tokens_stored.get(i) == t for i, t in acknowledged.items())
+        assert ledger.store.state().root == root_of([leaf_hash(e) for e in entries])
+    assert len(acknowledged) > 50
+
+
+def _wait_for(client: httpx.Client) -> None:
+    for _ in range(150):
+        try:
+            client.get("/healthz")
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the ledger server did not start")
