@@ -24,6 +24,7 @@ from trustroom.ledger import (
     leaf_hash,
     node_hash,
     open_note,
+    proposal_id,
     verify_consistency,
     verify_inclusion,
 )
@@ -158,3 +159,21 @@ def test_members_append_over_http_and_nothing_else_gets_in(
     appended = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert appended.returncode == 0, appended.stderr
     assert ledger.record(json.loads(appended.stdout)["index"]) == note(1002)
+
+
+def test_members_govern_over_http_but_nobody_founds_there(
+    ledger: Ledger, http: httpx.Client
+) -> None:
+    bank, retailer = MemberKey.generate("bank"), MemberKey.generate("retailer")
+    squat = http.post("/governance", json=genesis([MemberKey.generate("mallory")], threshold=1))
+    assert squat.status_code == 403 and "found the consortium" in squat.json()["message"]
+    ledger.govern(genesis([bank, retailer], threshold=2))
+    allow = {"type": "allow_measurement", "tee": "sgx", "measurement": "cd" * 32}
+    proposal = bank.propose([allow], at=int(time.time()), nonce="p")
+    assert http.post("/governance", json=proposal).status_code == 200
+    pid = proposal_id(proposal)
+    assert len(http.post("/governance", json=bank.ballot(pid, True, at=1)).json()["indices"]) == 1
+    again = http.post("/governance", json=bank.ballot(pid, True, at=1))
+    assert again.status_code == 403 and again.json()["code"] == "ledger_governance_refused"
+    decided = http.post("/governance", json=retailer.ballot(pid, True, at=2)).json()["indices"]
+    assert len(decided) == 2 and ("sgx", "cd" * 32) in ledger.consortium().measurements

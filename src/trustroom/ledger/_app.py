@@ -7,7 +7,8 @@ read this log unchanged. Full tiles never change and are served as immutable; a 
 tile of width W is the first W hashes of its row, which never change either. Beside them,
 for clients that would rather not walk tiles: ``/proof/inclusion``, ``/proof/consistency``
 and ``/receipt/<index>``. ``POST /entries`` appends a submission a consortium member signed
-(:meth:`Ledger.submit`), answered with the indices once the batch is committed.
+(:meth:`Ledger.submit`), answered with the indices once the batch is committed;
+``POST /governance`` takes members' proposals and ballots (:meth:`Ledger.govern`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio.to_thread
 import orjson
@@ -23,7 +25,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from trustroom.ledger._errors import EntryNotFound, LedgerError, SubmissionRefused
+from trustroom.ledger._errors import (
+    EntryNotFound,
+    GovernanceRefused,
+    LedgerError,
+    SubmissionRefused,
+)
 from trustroom.ledger._ledger import Ledger
 from trustroom.ledger._store import TILE_WIDTH
 
@@ -33,7 +40,11 @@ _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 _TILE = re.compile(r"(entries|\d{1,2})/((?:x\d{3}/)*\d{3})(?:\.p/(\d{1,3}))?")
 _HASH = 32
 _MAX_SUBMISSION = 16 << 20
-_STATUS: dict[type[LedgerError], int] = {EntryNotFound: 404, SubmissionRefused: 403}
+_STATUS: dict[type[LedgerError], int] = {
+    EntryNotFound: 404,
+    SubmissionRefused: 403,
+    GovernanceRefused: 403,
+}
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -105,17 +116,22 @@ def create_app(ledger: Ledger) -> Starlette:
         return PlainTextResponse(found.to_text())
 
     async def entries(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > _MAX_SUBMISSION:
-            raise SubmissionRefused(f"a submission is at most {_MAX_SUBMISSION} bytes")
-        try:
-            message = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise SubmissionRefused(f"the submission is not JSON: {exc}") from exc
-        if not isinstance(message, dict):
-            raise SubmissionRefused("a submission is a signed JSON object")
+        message = await _signed_message(request)
         # Answered once the batch is committed: an acknowledged entry is durable.
         indices = await anyio.to_thread.run_sync(ledger.submit, message)
+        return JSONResponse({"indices": list(indices)})
+
+    async def governance(request: Request) -> Response:
+        message = await _signed_message(request)
+        kind = (
+            message.get("document", {}).get("type")
+            if isinstance(message.get("document"), dict)
+            else None
+        )
+        if kind not in ("proposal", "ballot"):
+            # A genesis over the network would let whoever comes first found the consortium.
+            raise SubmissionRefused("proposals and ballots only; found the consortium on the host")
+        indices = await anyio.to_thread.run_sync(ledger.govern, message)
         return JSONResponse({"indices": list(indices)})
 
     async def healthz(request: Request) -> Response:
@@ -129,9 +145,23 @@ def create_app(ledger: Ledger) -> Starlette:
             Route("/proof/consistency", guarded(consistency)),
             Route("/receipt/{index}", guarded(receipt)),
             Route("/entries", guarded(entries), methods=["POST"]),
+            Route("/governance", guarded(governance), methods=["POST"]),
             Route("/healthz", healthz),
         ]
     )
+
+
+async def _signed_message(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > _MAX_SUBMISSION:
+        raise SubmissionRefused(f"a message is at most {_MAX_SUBMISSION} bytes")
+    try:
+        message = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise SubmissionRefused(f"the message is not JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise SubmissionRefused("a message is a signed JSON object")
+    return message
 
 
 def _hashes(ledger: Ledger, level: int, index: int, width: int) -> bytes:
