@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from trustroom.ledger import MAX_RECORD_SIZE, Record, RecordInvalid, digest_of
 
 DIGEST = digest_of(b"x")
+# Keys that records reserve for digests are checked on their own below.
+keys = st.text(max_size=8).filter(lambda k: not (k == "digest" or k.endswith("_digest")))
 json_values = st.recursive(
     st.none()
     | st.booleans()
@@ -35,11 +37,10 @@ json_values = st.recursive(
 
 
 @settings(max_examples=400, deadline=None)
-@given(fields=st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("v", "kind")),
-                              json_values, max_size=6))  # fmt: skip
+@given(fields=st.dictionaries(keys.filter(lambda k: k not in ("v", "kind")), json_values,
+                              max_size=6))  # fmt: skip
 def test_canonical_bytes_are_rfc8785_whatever_the_content(fields: dict[str, object]) -> None:
     """The fast encoder (orjson) is used only where it writes what RFC 8785 writes."""
-    fields = {k: v for k, v in fields.items() if not (k == "digest" or k.endswith("_digest"))}
     try:
         expected = rfc8785.dumps({"v": 1, "kind": "governance", "action": "x", **fields})
     except (rfc8785.CanonicalizationError, ValueError):
