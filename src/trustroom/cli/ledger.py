@@ -137,7 +137,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8090, "--port", help="Port to listen on."),
 ) -> None:
-    """Serve the log's read side: tlog-tiles paths (/checkpoint, /tile/...), proofs, receipts."""
+    """Serve the log over HTTP: tlog-tiles reads, proofs, receipts, members' appends and votes."""
     import uvicorn
 
     from trustroom.ledger import Ledger
