@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,14 @@ from trustroom.ledger import (
     CosignatureSigner,
     EntryNotFound,
     Ledger,
+    LedgerStore,
     LogExists,
     LogNotFound,
     NoteInvalid,
     ProofInvalid,
     Record,
     RecordInvalid,
+    StoreUnavailable,
     TreeStateInvalid,
     WitnessPolicyUnmet,
     check_log_key,
@@ -245,3 +248,20 @@ def test_a_damaged_tree_state_stops_appends_and_signing(ledger: Ledger) -> None:
         ledger.append([job(7)])
     with pytest.raises(TreeStateInvalid):
         ledger.checkpoint()
+
+
+def test_a_locked_database_is_store_unavailable_on_every_path(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"timeout": 0.1})
+    ledger = Ledger.init(ORIGIN, LedgerStore(engine=engine), attester=SimAttester(WORKLOAD))
+    ledger.append([job(i) for i in range(3)])
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreUnavailable):
+            ledger.inclusion_proof(1, 4)  # statements run on the driver's cursor
+        with pytest.raises(StoreUnavailable):
+            ledger.append([job(9)])  # statements run through SQLAlchemy
+    finally:
+        holder.close()
+        engine.dispose()

@@ -33,13 +33,13 @@ class CompiledStatement:
 
     def run(self, db: sa.Connection, params: Mapping[str, Any]) -> tuple[Any, int]:
         """The first row (or None) and the row count."""
-        with _cursor(db) as cursor:
+        with _cursor(db, self.sql) as cursor:
             cursor.execute(self.sql, self._arguments(params))
             return (cursor.fetchone() if cursor.description else None), cursor.rowcount
 
     def many(self, db: sa.Connection, params: Sequence[Mapping[str, Any]]) -> None:
         """Run the statement once per parameter set, as one ``executemany``."""
-        with _cursor(db) as cursor:
+        with _cursor(db, self.sql) as cursor:
             cursor.executemany(self.sql, [self._arguments(p) for p in params])
 
     def _arguments(self, params: Mapping[str, Any]) -> Any:
@@ -48,18 +48,25 @@ class CompiledStatement:
 
 
 @contextmanager
-def _cursor(db: sa.Connection) -> Iterator[Any]:
+def _cursor(db: sa.Connection, sql: str) -> Iterator[Any]:
+    """A cursor of ``db``'s DBAPI connection; the driver's errors come out as SQLAlchemy's
+    (``sqlalchemy.exc.OperationalError`` and the rest), as for statements SQLAlchemy runs,
+    so that callers handle one set of errors whichever way a statement ran."""
     connection = db.connection.dbapi_connection
     assert connection is not None
+    dbapi_error = db.dialect.loaded_dbapi.Error
     cursor = connection.cursor()
     try:
         yield cursor
-    except db.dialect.loaded_dbapi.Error as exc:
+    except dbapi_error as exc:
         # The pool must not hand out a connection the server has dropped; SQLAlchemy does
         # this for statements it runs itself.
-        if db.dialect.is_disconnect(exc, connection, cursor):
+        dropped = db.dialect.is_disconnect(exc, connection, cursor)
+        if dropped:
             db.invalidate(exc)
-        raise
+        raise sa.exc.DBAPIError.instance(
+            sql, None, exc, dbapi_error, connection_invalidated=dropped, dialect=db.dialect
+        ) from exc
     finally:
         cursor.close()
 

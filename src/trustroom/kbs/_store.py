@@ -146,17 +146,13 @@ def _engine(url: str, *, serving: bool = False) -> sa.Engine:
 
 
 @contextmanager
-def _answering(dbapi: Any = None) -> Iterator[None]:
+def _answering() -> Iterator[None]:
     """A database that does not answer, or stays locked past its timeout, is StoreUnavailable
-    (a 503 the client may retry) rather than a crash; ``dbapi``'s own errors too, for the
-    statements run on its cursor."""
-    raw = (dbapi.OperationalError,) if dbapi is not None else ()
+    (a 503 the client may retry) rather than a crash."""
     try:
         yield
     except OperationalError as exc:
         raise StoreUnavailable(f"the broker's database did not answer: {exc.orig}") from exc
-    except raw as exc:
-        raise StoreUnavailable(f"the broker's database did not answer: {exc}") from exc
     except sa.exc.TimeoutError as exc:
         raise StoreUnavailable(f"no database connection came free: {exc}") from exc
 
@@ -183,7 +179,6 @@ class KbsStore:
         self.engine = engine
         self._held = threading.local()
         dialect = engine.dialect
-        self._dbapi = dialect.loaded_dbapi
         self._insert_session = CompiledStatement.of(_INSERT_SESSION, dialect)
         self._select_session = CompiledStatement.of(_SELECT_SESSION, dialect)
         self._mark_attested = CompiledStatement.of(_MARK_ATTESTED, dialect)
@@ -312,7 +307,7 @@ class KbsStore:
         if getattr(self._held, "connection", None) is not None:
             yield
             return
-        with _answering(self._dbapi), self.serving_engine.connect() as db:
+        with _answering(), self.serving_engine.connect() as db:
             self._held.connection = db
             try:
                 yield
@@ -324,10 +319,10 @@ class KbsStore:
         """A connection, in a transaction if ``write`` (or the held autocommit one)."""
         held: sa.Connection | None = getattr(self._held, "connection", None)
         if held is not None:
-            with _answering(self._dbapi):
+            with _answering():
                 yield held
             return
-        with _answering(self._dbapi), self.engine.begin() if write else self.engine.connect() as db:
+        with _answering(), self.engine.begin() if write else self.engine.connect() as db:
             yield db
 
     def _upsert(self, table: sa.Table, key: str, value: str, **columns: Any) -> None:
