@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from kbs_server import free_port
+from ledger_server import serving
 
 from trustroom.ledger import (
     Checkpoint,
@@ -120,14 +120,7 @@ def test_a_killed_server_loses_no_entry_it_acknowledged(
     rng = random.Random(11)
     acknowledged: dict[int, str] = {}
     for trial in range(SERVER_TRIALS):
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "trustroom", "ledger", "serve", "--db", url,
-             "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            _wait_for(client)
+        with serving(url) as (server, client):
             # Killed from another thread while requests keep coming: mostly mid-append.
             killer = threading.Timer(rng.uniform(0.3, 1.0), server.send_signal, [signal.SIGKILL])
             killer.start()
@@ -146,21 +139,10 @@ def test_a_killed_server_loses_no_entry_it_acknowledged(
                 assert answer.status_code == 200, answer.text
                 acknowledged.update(zip(answer.json()["indices"], tokens, strict=True))
                 n += 1
-        killer.join()
-        server.wait(timeout=10)
+            killer.join()
         ledger = Ledger(url)
         entries = ledger.store.entries(0, ledger.size)
         tokens_stored = {i: Record.parse(e).fields.get("token") for i, e in enumerate(entries)}
         assert all(tokens_stored.get(i) == t for i, t in acknowledged.items())
         assert ledger.store.state().root == root_of([leaf_hash(e) for e in entries])
     assert len(acknowledged) > 50
-
-
-def _wait_for(client: httpx.Client) -> None:
-    for _ in range(150):
-        try:
-            client.get("/healthz")
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise AssertionError("the ledger server did not start")

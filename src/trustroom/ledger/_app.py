@@ -34,7 +34,7 @@ from trustroom.ledger._errors import (
 from trustroom.ledger._ledger import Ledger
 from trustroom.ledger._store import TILE_WIDTH
 
-__all__ = ["create_app", "tile_path"]
+__all__ = ["create_app"]
 
 _IMMUTABLE = {"Cache-Control": "public, max-age=31536000, immutable"}
 _TILE = re.compile(r"(entries|\d{1,2})/((?:x\d{3}/)*\d{3})(?:\.p/(\d{1,3}))?")
@@ -49,16 +49,9 @@ _STATUS: dict[type[LedgerError], int] = {
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def tile_path(index: int) -> str:
-    """A tile index as tlog-tiles writes it: three-digit groups, all but the last prefixed
-    with ``x`` (1234067 is ``x001/x234/067``)."""
-    digits = str(index)
-    digits = "0" * (-len(digits) % 3) + digits
-    groups = [digits[i : i + 3] for i in range(0, len(digits), 3)]
-    return "/".join([*(f"x{g}" for g in groups[:-1]), groups[-1]])
-
-
 def _tile_index(text: str) -> int:
+    """A tile index as tlog-tiles writes it: three-digit groups, all but the last prefixed
+    with ``x`` (``x001/x234/067`` is 1234067)."""
     groups = text.split("/")
     if any(not g.startswith("x") for g in groups[:-1]) or groups[-1].startswith("x"):
         raise EntryNotFound(f"{text!r} is not a tile index")

@@ -115,7 +115,7 @@ class Ledger:
         rules, replayed from the log, accept it; a deciding ballot is followed by its
         outcome. Their indices."""
         with self.store.appending() as (state, batch, db):
-            history = [Record.parse(d) for d in self.store.governance_entries(db)]
+            history = _governance_history(self.store, db)
             kind = message.get("document", {}).get("type") if isinstance(message, Mapping) else None
             records = [governance_record(message)]
             if kind == "genesis":
@@ -140,7 +140,7 @@ class Ledger:
         member of the consortium as the log's governance makes it. Their indices."""
         now = int(time.time()) if now is None else now
         with self.store.appending() as (state, batch, db):
-            history = [Record.parse(d) for d in self.store.governance_entries(db)]
+            history = _governance_history(self.store, db)
             if not history:
                 raise SubmissionRefused(
                     "this log has no consortium yet, so no one may submit entries",
@@ -167,8 +167,7 @@ class Ledger:
     def consortium(self) -> Consortium:
         """The consortium as the log's governance history makes it, checked on the way."""
         with self.store.engine.connect() as db:
-            history = self.store.governance_entries(db)
-        return replay(Record.parse(d) for d in history)
+            return replay(_governance_history(self.store, db))
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -281,6 +280,11 @@ class Ledger:
         return Receipt(
             index=index, proof=tuple(proof), extra=self.entry(index), checkpoint=last.note
         )
+
+
+def _governance_history(store: LedgerStore, db: sa.Connection) -> list[Record]:
+    """The log's governance records, in order, read in ``db``'s transaction."""
+    return [Record.parse(data) for data in store.governance_entries(db)]
 
 
 def _integrate(
