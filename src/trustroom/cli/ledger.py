@@ -13,7 +13,7 @@ import typer
 from trustroom.cli._output import console, err_console, print_json
 
 if TYPE_CHECKING:
-    from trustroom.ledger import MemberKey
+    from trustroom.ledger import Ledger, MemberKey
 
 app = typer.Typer(
     help="A verifiable log of which code ran on which inputs, with offline receipts.",
@@ -145,6 +145,7 @@ def serve(
 
     ledger = Ledger(db)
     console.print(f"serving log {ledger.origin!r} on http://{host}:{port}")
+    _say_if_simulated(ledger)
     uvicorn.run(create_app(ledger), host=host, port=port, http="httptools", loop="uvloop")
 
 
@@ -166,11 +167,7 @@ def checkpoint(db: str | None = _db_option()) -> None:
 
     ledger = Ledger(db)
     print(ledger.checkpoint(), end="")
-    if ledger.record(0).fields.get("sim"):
-        err_console.print(
-            "[bold yellow]SIMULATED TEE[/]: signed with a key sealed to the simulated TEE, "
-            "which protects nothing (entry 0 says so)."
-        )
+    _say_if_simulated(ledger)
 
 
 @app.command()
@@ -304,6 +301,14 @@ def vote(
         console.print(f"proposal {outcome['state']} ({len(outcome['yes'])} yes)")
     else:
         console.print("vote recorded; the proposal is still open")
+
+
+def _say_if_simulated(ledger: Ledger) -> None:
+    if ledger.record(0).fields.get("sim"):
+        err_console.print(
+            "[bold yellow]SIMULATED TEE[/]: the log's key is sealed to the simulated TEE, "
+            "which protects nothing (entry 0 says so)."
+        )
 
 
 def _member(path: Path) -> MemberKey:
