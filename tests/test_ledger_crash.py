@@ -80,8 +80,13 @@ def test_a_killed_writer_loses_no_acknowledged_entry(
         time.sleep(rng.uniform(0.0, 0.3))
         writer.send_signal(signal.SIGKILL)
         out, _ = writer.communicate()
-        lines += out.splitlines()
-        acks = [int(line.split()[1]) for line in lines if line.startswith("acked")]
+        # A kill can cut the last line short: only whole lines were acknowledgements.
+        lines += out.splitlines(keepends=True)
+        acks = [
+            int(line.split()[1])
+            for line in lines
+            if line.endswith("\n") and line.startswith("acked")
+        ]
         acknowledged = max([acknowledged, *acks])
 
         ledger = Ledger(url, attester=SimAttester(WORKLOAD))
