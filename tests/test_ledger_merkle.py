@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,6 +24,7 @@ from trustroom.ledger._merkle import (
     HASH_SIZE,
     CompactRange,
     NodeId,
+    StoreRun,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -174,12 +176,23 @@ def test_hashing_of_the_rfc6962_tree() -> None:
         assert root_of(leaves[:size]).hex() == root
 
 
+def _recording(nodes: dict[NodeId, bytes]) -> StoreRun:
+    """A store for CompactRange that keeps every node it is given, each once."""
+
+    def store(level: int, first: int, hashes: Sequence[bytes]) -> None:
+        for index, digest in enumerate(hashes, start=first):
+            assert (level, index) not in nodes
+            nodes[level, index] = digest
+
+    return store
+
+
 def test_compact_range_grows_the_rfc6962_tree() -> None:
-    visited: dict[NodeId, str] = {}
+    visited: dict[NodeId, bytes] = {}
     tree = CompactRange()
     assert (tree.size, tree.hashes, tree.root().hex()) == (0, (), KAT_ROOTS[0])
     for size, data in enumerate(KAT_LEAVES, start=1):
-        tree.append(leaf_hash(data), lambda level, i, h: visited.update({(level, i): h.hex()}))
+        tree.append(leaf_hash(data), _recording(visited))
         assert tree.size == size
         assert tree.root().hex() == KAT_ROOTS[size]
         # One edge hash per set bit of the size, largest subtree first.
@@ -189,7 +202,7 @@ def test_compact_range_grows_the_rfc6962_tree() -> None:
             if size >> level & 1
         ]
         assert [h.hex() for h in tree.hashes] == edge
-    assert visited == {
+    assert {node: h.hex() for node, h in visited.items()} == {
         (level, i): h for level, row in enumerate(KAT_NODES) for i, h in enumerate(row)
     }
 
@@ -234,7 +247,7 @@ def _history() -> _History:
     tree = CompactRange()
     roots = [tree.root()]
     for i in range(BIG):
-        tree.append(_leaf(i), lambda level, index, h: nodes.update({(level, index): h}))
+        tree.append(_leaf(i), _recording(nodes))
         roots.append(tree.root())
     return _History(nodes, roots)
 
@@ -252,21 +265,16 @@ def _reader(size: int, reads: list[NodeId]) -> Callable[[int, int], bytes]:
 
 
 @PROPERTY
-@given(size=st.integers(0, BIG), cut=st.integers(0, BIG))
-def test_compact_range_is_the_tree(size: int, cut: int) -> None:
+@given(size=st.integers(0, BIG), cuts=st.lists(st.integers(0, BIG), max_size=5))
+def test_compact_range_is_the_tree(size: int, cuts: list[int]) -> None:
     leaves = [_leaf(i) for i in range(size)]
     visited: dict[NodeId, bytes] = {}
-
-    def visit(level: int, index: int, digest: bytes) -> None:
-        assert (level, index) not in visited
-        visited[level, index] = digest
-
-    # Resumed from its stored edge part way, as a log does between batches.
-    cut = min(cut, size)
-    first = CompactRange()
-    first.extend(leaves[:cut], visit)
-    tree = CompactRange(first.size, first.hashes)
-    tree.extend(leaves[cut:], visit)
+    visit = _recording(visited)
+    # Grown in batches, each resumed from the stored edge of the one before, as a log does.
+    tree = CompactRange()
+    for start, stop in itertools.pairwise([0, *sorted(min(c, size) for c in cuts), size]):
+        tree = CompactRange(tree.size, tree.hashes)
+        tree.extend(leaves[start:stop], visit)
 
     assert tree.size == size
     assert tree.root() == root_of(leaves)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -37,10 +37,15 @@ class CompiledStatement:
             cursor.execute(self.sql, self._arguments(params))
             return (cursor.fetchone() if cursor.description else None), cursor.rowcount
 
-    def many(self, db: sa.Connection, params: Sequence[Mapping[str, Any]]) -> None:
-        """Run the statement once per parameter set, as one ``executemany``."""
+    def many(self, db: sa.Connection, names: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        """Run the statement once per row of values for the parameters ``names``, as one
+        ``executemany``; rows in the statement's own parameter order go through as they are."""
+        if self.positions is not None and tuple(names) == self.positions:
+            arguments: Iterable[Any] = rows
+        else:
+            arguments = [self._arguments(dict(zip(names, row, strict=True))) for row in rows]
         with _cursor(db, self.sql) as cursor:
-            cursor.executemany(self.sql, [self._arguments(p) for p in params])
+            cursor.executemany(self.sql, arguments)
 
     def _arguments(self, params: Mapping[str, Any]) -> Any:
         values = {**self.defaults, **params}

@@ -294,10 +294,10 @@ def _integrate(
     appending transaction ``db``; their indices."""
     data = [r.canonical() for r in records]
     tree = CompactRange(state.size, state.edge)
-    tree.extend([leaf_hash(d) for d in data], batch.visit)
+    tree.extend([leaf_hash(d) for d in data], batch.store)
     new = State(tree.size, tree.root(), tuple(tree.hashes))
-    entries = [(r.kind, d) for r, d in zip(records, data, strict=True)]
-    store.commit(db, batch, state.size, entries, new)
+    governance = [state.size + i for i, r in enumerate(records) if r.kind == "governance"]
+    store.commit(db, batch, state.size, data, governance, new)
     return range(state.size, new.size)
 
 

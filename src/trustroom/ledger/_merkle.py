@@ -4,13 +4,14 @@ The hashing is RFC 6962 §2.1 (kept by RFC 9162): a leaf is SHA-256(0x00 || data
 node SHA-256(0x01 || left || right), and a tree of n leaves splits at the largest power of
 two below n. The log stores only the hashes of *perfect* subtrees (node ``(level, index)``
 covers leaves ``[index * 2**level, (index + 1) * 2**level)``), which never change once
-complete; :class:`CompactRange` grows the tree one leaf at a time from its right edge and
-reports each node it completes, and proofs are built from those nodes alone::
+complete; :class:`CompactRange` grows the tree from its right edge, a batch at a time, and
+reports the nodes each batch completes, and proofs are built from those nodes alone::
 
     nodes = {}
 
-    def store(level, index, digest):
-        nodes[level, index] = digest
+    def store(level, first, hashes):
+        for index, digest in enumerate(hashes, start=first):
+            nodes[level, index] = digest
 
     tree = CompactRange()
     tree.extend([leaf_hash(e) for e in entries], store)
@@ -25,7 +26,7 @@ cannot check with :class:`ProofInvalid`, never another exception.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from trustroom.ledger._errors import ProofInvalid
@@ -35,6 +36,7 @@ __all__ = [
     "HASH_SIZE",
     "CompactRange",
     "NodeId",
+    "StoreRun",
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
@@ -51,6 +53,9 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 NodeId = tuple[int, int]
 """A perfect subtree: (level, index), level 0 being the leaves."""
+
+StoreRun = Callable[[int, int, Sequence[bytes]], None]
+"""Receives a run of new perfect-subtree hashes: level, index of the first, the hashes."""
 
 _sha256 = hashlib.sha256
 
@@ -111,35 +116,43 @@ class CompactRange:
         """The perfect subtrees' roots, largest (leftmost) first."""
         return tuple(self._hashes)
 
-    def append(
-        self, leaf_hash: bytes, visit: Callable[[int, int, bytes], None] | None = None
-    ) -> None:
-        """Add one leaf (its hash); ``visit(level, index, hash)`` sees the leaf and every
-        perfect subtree it completes, bottom up, so that the caller can store them."""
-        if len(leaf_hash) != HASH_SIZE:
-            raise ValueError(f"a leaf hash is {HASH_SIZE} bytes, not {len(leaf_hash)}")
-        index = self._size
-        digest = leaf_hash
-        level = 0
-        if visit is not None:
-            visit(0, index, digest)
-        # Each trailing one bit of the old size is a perfect subtree of that level on the
-        # edge, now joined by the new one of the same level.
-        while (index >> level) & 1:
-            digest = node_hash(self._hashes.pop(), digest)
-            level += 1
-            if visit is not None:
-                visit(level, index >> level, digest)
-        self._hashes.append(digest)
-        self._size = index + 1
+    def append(self, leaf_hash: bytes, store: StoreRun | None = None) -> None:
+        """Add one leaf (its hash); see :meth:`extend`."""
+        self.extend([leaf_hash], store)
 
-    def extend(
-        self, leaf_hashes: Iterable[bytes], visit: Callable[[int, int, bytes], None] | None = None
-    ) -> None:
-        """:meth:`append` each leaf hash in turn."""
-        append = self.append
-        for digest in leaf_hashes:
-            append(digest, visit)
+    def extend(self, leaf_hashes: Sequence[bytes], store: StoreRun | None = None) -> None:
+        """Add leaves (their hashes); ``store(level, first, hashes)`` sees, once per level,
+        bottom up, the run of perfect subtrees they complete (the leaves themselves at level
+        0), so that the caller can store them.
+
+        The tree grows a level at a time, each level's new nodes hashed in one pass, rather
+        than leaf by leaf: a log integrates batches of thousands.
+        """
+        if any(len(h) != HASH_SIZE for h in leaf_hashes):
+            raise ValueError(f"leaf hashes are {HASH_SIZE} bytes")
+        old, new = self._size, self._size + len(leaf_hashes)
+        old_edge = dict(zip(_set_bits(old), self._hashes, strict=True))
+        new_edge: dict[int, bytes] = {}
+        row, first, level = list(leaf_hashes), old, 0
+        sha256 = _sha256
+        while row:
+            # ``row`` holds the level's new nodes, from index ``first``.
+            if store is not None:
+                store(level, first, row)
+            if (new >> level) & 1:
+                new_edge[level] = row[-1]
+            if first & 1:
+                # The left sibling of the first new node is complete already: on the edge.
+                row.insert(0, old_edge[level])
+                first -= 1
+            # An odd last node waits for its sibling in a later batch.
+            pairs = zip(row[::2], row[1::2], strict=False)
+            row = [sha256(b"\x01" + a + b).digest() for a, b in pairs]
+            first >>= 1
+            level += 1
+        # Levels above the last new node keep their edge hashes.
+        self._hashes = [new_edge.get(lv) or old_edge[lv] for lv in _set_bits(new)]
+        self._size = new
 
     def root(self) -> bytes:
         """MTH of the tree: the edge hashes folded from the right; EMPTY_ROOT when empty."""
@@ -149,6 +162,12 @@ class CompactRange:
         for left in reversed(self._hashes[:-1]):
             digest = node_hash(left, digest)
         return digest
+
+
+def _set_bits(size: int) -> list[int]:
+    """The levels of the perfect subtrees on the right edge of a tree of ``size``, largest
+    first."""
+    return [level for level in range(size.bit_length() - 1, -1, -1) if (size >> level) & 1]
 
 
 # -- proof generation ------------------------------------------------------------------------

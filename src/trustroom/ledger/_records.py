@@ -69,38 +69,34 @@ def _check(value: Any) -> bool:
     """Check that every field named ``digest`` or ending in ``_digest`` holds a sha256
     digest; whether ``value`` is plain JSON (no floats, integers that are exact as IEEE
     doubles, ASCII keys), which orjson with sorted keys writes exactly as RFC 8785 does.
-    Scalars are checked in place, not by a call each: this walk is on every append's path."""
-    if isinstance(value, Mapping):
-        plain = True
-        for key, item in value.items():
-            if type(key) is not str:
-                raise RecordInvalid(f"the record has a key that is not a string: {key!r}")
-            if not key.isascii():
+    A loop over a stack, strings skipped where they are met: this walk is on the path of
+    every record appended from outside."""
+    plain = True
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict or (kind is not list and kind is not tuple and isinstance(item, Mapping)):
+            for key, child in item.items():
+                if type(key) is not str:
+                    raise RecordInvalid(f"the record has a key that is not a string: {key!r}")
+                if not key.isascii():
+                    plain = False
+                if key.endswith("digest") and (key == "digest" or key.endswith("_digest")):
+                    if type(child) is not str or not _DIGEST.fullmatch(child):
+                        raise RecordInvalid(
+                            f"{key!r} must be 'sha256:' and 64 lowercase hex digits"
+                        )
+                elif type(child) is not str:
+                    stack.append(child)
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is int:
+            if not -_SAFE_INT <= item <= _SAFE_INT:
                 plain = False
-            if key.endswith("digest") and (key == "digest" or key.endswith("_digest")):
-                if type(item) is not str or not _DIGEST.fullmatch(item):
-                    raise RecordInvalid(f"{key!r} must be 'sha256:' and 64 lowercase hex digits")
-            elif not _plain_item(item):
-                plain = False
-        return plain
-    return _plain_item(value)
-
-
-def _plain_item(item: Any) -> bool:
-    kind = type(item)
-    if kind is str or kind is bool or item is None:
-        return True
-    if kind is int:
-        return bool(-_SAFE_INT <= item <= _SAFE_INT)
-    if kind is list or kind is tuple:
-        plain = True
-        for element in item:
-            if not _plain_item(element):
-                plain = False
-        return plain
-    if isinstance(item, Mapping):
-        return _check(item)
-    return isinstance(item, str)  # a str subclass; floats and the rest go to rfc8785
+        elif not (kind is bool or item is None or isinstance(item, str)):
+            plain = False  # floats and the rest: rfc8785 writes them, or refuses
+    return plain
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ acknowledged only after its commit, so a crash never loses an acknowledged entry
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,6 +114,12 @@ _SELECT_SIZE = sa.select(_state.c.size).where(_state.c.id == 1)
 _SELECT_TILE = sa.select(_tiles.c.width, _tiles.c.nodes).where(
     _tiles.c.level == _p("level"), _tiles.c.idx == _p("idx")
 )
+_INSERT_TILE = _tiles.insert()
+_UPDATE_TILE = (
+    _tiles.update()
+    .where(_tiles.c.level == _p("level"), _tiles.c.idx == _p("idx"))
+    .values(width=_p("width"), nodes=_p("nodes"))
+)
 _LAST_CHECKPOINT = (
     sa.select(_checkpoints.c.size, _checkpoints.c.root, _checkpoints.c.note)
     .order_by(_checkpoints.c.size.desc())
@@ -167,44 +174,47 @@ def _answering() -> Iterator[None]:
 class TileBatch:
     """The tiles an append batch touches, read once and written back once."""
 
-    def __init__(self, db: sa.Connection) -> None:
+    def __init__(self, store: LedgerStore, db: sa.Connection) -> None:
+        self._store = store
         self._db = db
         self.tiles: dict[tuple[int, int], bytearray] = {}
         self.widths: dict[tuple[int, int], int] = {}
+        self._new: set[tuple[int, int]] = set()
 
-    def visit(self, level: int, index: int, digest: bytes) -> None:
-        # tile_of, inlined: this runs about twice per appended entry.
-        within = level & (TILE_HEIGHT - 1)
+    def store(self, level: int, first: int, hashes: Sequence[bytes]) -> None:
+        """Put a run of node hashes of ``level`` from index ``first`` into their tiles, a
+        slice of each tile the run crosses (a CompactRange store)."""
+        tile_level, within = divmod(level, TILE_HEIGHT)
         shift = TILE_HEIGHT - within
-        key = (level >> 3, index >> shift)
-        nodes = self.tiles.get(key)
-        if nodes is None:
-            nodes = self.tiles[key] = self._read(key)
-        at = (2 * TILE_WIDTH - (2 * TILE_WIDTH >> within) + (index & ((1 << shift) - 1))) * _HASH
-        nodes[at : at + _HASH] = digest
-        if not within:
-            self.widths[key] = (index & (TILE_WIDTH - 1)) + 1
+        row_start = 2 * TILE_WIDTH - (2 * TILE_WIDTH >> within)
+        done = 0
+        while done < len(hashes):
+            index = first + done
+            key = (tile_level, index >> shift)
+            offset = index & ((1 << shift) - 1)
+            count = min((1 << shift) - offset, len(hashes) - done)
+            nodes = self.tiles.get(key)
+            if nodes is None:
+                nodes = self.tiles[key] = self._read(key)
+            at = (row_start + offset) * _HASH
+            nodes[at : at + count * _HASH] = b"".join(hashes[done : done + count])
+            if not within:
+                self.widths[key] = offset + count
+            done += count
 
     def _read(self, key: tuple[int, int]) -> bytearray:
-        row = self._db.execute(
-            sa.select(_tiles.c.nodes, _tiles.c.width).where(
-                _tiles.c.level == key[0], _tiles.c.idx == key[1]
-            )
-        ).first()
+        row, _ = self._store._select_tile.run(self._db, {"level": key[0], "idx": key[1]})
         if row is None:
+            self._new.add(key)
             return bytearray(_TILE_BYTES)
-        self.widths[key] = row.width
-        return bytearray(row.nodes)
+        self.widths[key] = row[0]
+        return bytearray(row[1])
 
     def write(self) -> None:
-        for (level, index), nodes in self.tiles.items():
-            values = {"width": self.widths.get((level, index), 0), "nodes": bytes(nodes)}
-            updated = self._db.execute(
-                _tiles.update().where(_tiles.c.level == level, _tiles.c.idx == index),
-                values,
-            )
-            if not updated.rowcount:
-                self._db.execute(_tiles.insert(), {"level": level, "idx": index, **values})
+        for key, nodes in self.tiles.items():
+            values = {"level": key[0], "idx": key[1], "width": self.widths.get(key, 0)}
+            statement = self._store._insert_tile if key in self._new else self._store._update_tile
+            statement.run(self._db, {**values, "nodes": bytes(nodes)})
 
 
 class LedgerStore:
@@ -225,6 +235,8 @@ class LedgerStore:
         self._insert_entry = CompiledStatement.of(_INSERT_ENTRY, engine.dialect)
         self._select_size = CompiledStatement.of(_SELECT_SIZE, engine.dialect)
         self._select_tile = CompiledStatement.of(_SELECT_TILE, engine.dialect)
+        self._insert_tile = CompiledStatement.of(_INSERT_TILE, engine.dialect)
+        self._update_tile = CompiledStatement.of(_UPDATE_TILE, engine.dialect)
         with _answering():
             _metadata.create_all(engine)
 
@@ -247,7 +259,7 @@ class LedgerStore:
                     raise LogExists("the database holds a log already")
                 db.execute(_meta.insert(), [{"name": k, "value": v} for k, v in meta.items()])
                 db.execute(_state.insert(), {"id": 1, "size": 0, "root": empty_root, "edge": b""})
-                yield State(0, empty_root, ()), TileBatch(db), db
+                yield State(0, empty_root, ()), TileBatch(self, db), db
         except IntegrityError as exc:
             raise LogExists("another process created a log in this database meanwhile") from exc
 
@@ -260,24 +272,23 @@ class LedgerStore:
         with _answering(), self.engine.begin() as db:
             db.execute(_LOCK_STATE)
             state = _state_of(db.execute(_SELECT_STATE).first())
-            yield state, TileBatch(db), db
+            yield state, TileBatch(self, db), db
 
     def commit(
         self,
         db: sa.Connection,
         batch: TileBatch,
         first: int,
-        entries: Sequence[tuple[str, bytes]],
+        entries: Sequence[bytes],
+        governance: Sequence[int],
         state: State,
     ) -> None:
-        """Store ``entries`` (kind, canonical record) from index ``first``, the touched
-        tiles and the new ``state``, in the appending transaction."""
-        self._insert_entry.many(
-            db, [{"idx": first + i, "data": d} for i, (_, d) in enumerate(entries)]
-        )
-        governance = [{"idx": first + i} for i, (k, _) in enumerate(entries) if k == "governance"]
+        """Store ``entries`` (canonical records) from index ``first``, which of them are
+        governance records (their indices), the touched tiles and the new ``state``, in the
+        appending transaction."""
+        self._insert_entry.many(db, ("idx", "data"), zip(itertools.count(first), entries))
         if governance:
-            db.execute(_governance.insert(), governance)
+            db.execute(_governance.insert(), [{"idx": i} for i in governance])
         batch.write()
         db.execute(
             _UPDATE_STATE,
