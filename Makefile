@@ -9,8 +9,9 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: demo test lint typecheck unit bench clean
 
 # Debian packages pip cannot bring: FUSE for sealfs mounts (pyfuse3 compiles against it),
-# bubblewrap for the enclave sandbox, Flask for the enclave's web service example.
-DEBIAN_PACKAGES := fuse3 libfuse3-dev pkg-config bubblewrap python3-flask
+# bubblewrap for the enclave sandbox, Flask for the enclave's web service example, libsodium
+# for private set intersection's group arithmetic (through pysodium).
+DEBIAN_PACKAGES := fuse3 libfuse3-dev pkg-config bubblewrap python3-flask libsodium23
 
 $(STAMP): pyproject.toml Makefile
 	@$(PYTHON) -m venv --help >/dev/null 2>&1 || \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -12,6 +13,7 @@ from trustroom.mpc._array import SecretArray
 from trustroom.mpc._errors import ProtocolError
 from trustroom.mpc._ring import Ring, decode, encode
 from trustroom.mpc._transport import Transport
+from trustroom.mpc.psi import Intersection, Item, intersect
 
 __all__ = ["Context", "SharingProtocol"]
 
@@ -79,6 +81,14 @@ class Context:
     def reveal(self, x: SecretArray) -> npt.NDArray[Any]:
         """Open ``x`` to every party: float64 for fixed point, int64 for integers."""
         return decode(self.protocol.reveal(x.shares), self.frac_bits if x.fixed else 0)
+
+    def intersect(self, items: Sequence[Item], *, peer: int) -> Intersection[Item]:
+        """The items this party shares with party ``peer``, found by private set intersection
+        (``trustroom.mpc.psi``): both learn the shared items and nothing else of each other's.
+        Its ``rows`` line up the two parties' records for :meth:`input`."""
+        intersection = intersect(self.protocol.transport, peer, items)
+        self.protocol.rounds += 2
+        return intersection
 
     def barrier(self) -> None:
         """Return once every party has reached this point."""
