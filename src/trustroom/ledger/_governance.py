@@ -227,11 +227,13 @@ class Consortium:
             "no": sorted(proposal.no),
         }
 
-    def signed_by_member(self, message: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    def signed_by_member(
+        self, message: Mapping[str, Any], kind: str, *, signer: str = "submitter"
+    ) -> dict[str, Any]:
         """The document of ``message``, a ``kind`` signed by a member of the consortium
-        (named in its ``submitter``); GovernanceRefused otherwise."""
+        (named in its field ``signer``); GovernanceRefused otherwise."""
         document = _document(message, kind)
-        self._verify_member(document.get("submitter"), message, document)
+        self._verify_member(document.get(signer), message, document)
         return document
 
     # -- rules -----------------------------------------------------------------------------

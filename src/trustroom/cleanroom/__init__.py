@@ -1,0 +1,35 @@
+"""Clean-room jobs: parties compute together on data none of them hands over.
+
+Data owners approve a job spec (which program, on whose data, who receives what) with their
+member keys, the same identities the ledger's consortium governs; outputs are sealed to each
+named recipient; every step is a ledger entry. This package holds the parts every mode
+shares: the spec, approvals and sealed outputs (docs/cleanroom.md).
+"""
+
+from trustroom.cleanroom._approval import approve, check_approvals
+from trustroom.cleanroom._errors import (
+    ApprovalRefused,
+    CleanroomError,
+    OutputUnreadable,
+    SpecInvalid,
+)
+from trustroom.cleanroom._identity import decryption_key, encryption_key
+from trustroom.cleanroom._outputs import open_output, seal_output
+from trustroom.cleanroom._spec import Input, JobSpec, Output, Program
+
+__all__ = [
+    "ApprovalRefused",
+    "CleanroomError",
+    "Input",
+    "JobSpec",
+    "Output",
+    "OutputUnreadable",
+    "Program",
+    "SpecInvalid",
+    "approve",
+    "check_approvals",
+    "decryption_key",
+    "encryption_key",
+    "open_output",
+    "seal_output",
+]
