@@ -7,14 +7,8 @@ shares: the spec, approvals and sealed outputs (docs/cleanroom.md).
 """
 
 from trustroom.cleanroom._approval import approve, check_approvals
-from trustroom.cleanroom._errors import (
-    ApprovalRefused,
-    CleanroomError,
-    OutputUnreadable,
-    SpecInvalid,
-)
-from trustroom.cleanroom._identity import decryption_key, encryption_key
-from trustroom.cleanroom._outputs import open_output, seal_output
+from trustroom.cleanroom._errors import ApprovalRefused, CleanroomError, SpecInvalid
+from trustroom.cleanroom._outputs import open_output
 from trustroom.cleanroom._spec import Input, JobSpec, Output, Program
 
 __all__ = [
@@ -23,13 +17,9 @@ __all__ = [
     "Input",
     "JobSpec",
     "Output",
-    "OutputUnreadable",
     "Program",
     "SpecInvalid",
     "approve",
     "check_approvals",
-    "decryption_key",
-    "encryption_key",
     "open_output",
-    "seal_output",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trustroom._core.errors import TrustroomError
 
-__all__ = ["ApprovalRefused", "CleanroomError", "OutputUnreadable", "SpecInvalid"]
+__all__ = ["ApprovalRefused", "CleanroomError", "SpecInvalid"]
 
 
 class CleanroomError(TrustroomError):
@@ -28,14 +28,4 @@ class ApprovalRefused(CleanroomError):
     default_hint = (
         "Each owner approves the exact spec it read, with its own member key: "
         "trustroom cleanroom approve SPEC --key OWNER.key."
-    )
-
-
-class OutputUnreadable(CleanroomError):
-    """A sealed output that this key cannot open, or that was altered."""
-
-    code = "cleanroom_output_unreadable"
-    default_hint = (
-        "Only the recipients named in the job spec can open an output, each with its own "
-        "member key; a changed byte makes it unreadable to everyone."
     )

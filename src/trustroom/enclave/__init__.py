@@ -12,6 +12,7 @@ from trustroom.enclave._errors import (
     ImageNotBuilt,
     ImageSignatureInvalid,
     ManifestInvalid,
+    OutputUnreadable,
     TrustedFileChanged,
 )
 from trustroom.enclave._image import FORMAT, Image, build, load_image, verified_image
@@ -24,6 +25,7 @@ from trustroom.enclave._manifest import (
     Secret,
     load_manifest,
 )
+from trustroom.enclave._outputs import open_output, seal_output
 from trustroom.enclave._signature import (
     ImageSignature,
     default_key_path,
@@ -44,6 +46,7 @@ __all__ = [
     "Limits",
     "Manifest",
     "ManifestInvalid",
+    "OutputUnreadable",
     "SealedMount",
     "Secret",
     "TrustedFileChanged",
@@ -52,6 +55,8 @@ __all__ = [
     "load_image",
     "load_manifest",
     "load_signature",
+    "open_output",
+    "seal_output",
     "sign",
     "signing_key",
     "verified_image",

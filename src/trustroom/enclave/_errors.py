@@ -11,6 +11,7 @@ __all__ = [
     "ImageNotBuilt",
     "ImageSignatureInvalid",
     "ManifestInvalid",
+    "OutputUnreadable",
     "TrustedFileChanged",
 ]
 
@@ -53,4 +54,14 @@ class TrustedFileChanged(EnclaveError):
     default_hint: ClassVar[str] = (
         "A trusted file is not what was measured: restore it, or rebuild and re-sign the image "
         "(which changes its measurement, so relying parties must accept the new one)."
+    )
+
+
+class OutputUnreadable(EnclaveError):
+    """A sealed output that this key cannot open, or that was altered."""
+
+    code: ClassVar[str] = "sealed_output_unreadable"
+    default_hint: ClassVar[str] = (
+        "Only the recipients named when it was sealed can open an output, each with its own "
+        "key; a changed byte makes it unreadable to everyone."
     )
