@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from trustroom.kbs import PolicyInvalid
 from trustroom.kbs._errors import InvalidRequest
-from trustroom.kbs._policy import DEFAULT_POLICY, evaluate_policy, policy_data
+from trustroom.kbs._policy import DEFAULT_POLICY, check_policy, evaluate_policy, policy_data
 
 DATA = policy_data("default", "key", "1")
 EQUALS = """package policy
@@ -90,3 +90,13 @@ def test_any_json_claims_get_a_decision(claims: dict[str, Any], cpu0: dict[str, 
         decision = evaluate_policy(DEFAULT_POLICY, value, DATA)
         assert decision.allow or decision.reasons
         assert all(isinstance(r, str) for r in decision.reasons)
+
+
+def test_a_policy_whose_result_rego_cpp_garbles_is_refused_with_a_reason() -> None:
+    garbled = (
+        "package policy\nimport rego.v1\ndefault allow := false\n"
+        'reasons contains sprintf("no %v", [concat("/", data["resource-path"])])\n'
+    )
+    with pytest.raises(PolicyInvalid, match="cannot be read") as raised:
+        check_policy(garbled)
+    assert "concat" in raised.value.hint

@@ -7,13 +7,17 @@ shares: the spec, approvals and sealed outputs (docs/cleanroom.md).
 """
 
 from trustroom.cleanroom._approval import approve, check_approvals
+from trustroom.cleanroom._datasets import Dataset, DatasetInvalid, seal_dataset
 from trustroom.cleanroom._errors import ApprovalRefused, CleanroomError, SpecInvalid
 from trustroom.cleanroom._outputs import open_output
+from trustroom.cleanroom._policy import release_policy
 from trustroom.cleanroom._spec import Input, JobSpec, Output, Program
 
 __all__ = [
     "ApprovalRefused",
     "CleanroomError",
+    "Dataset",
+    "DatasetInvalid",
     "Input",
     "JobSpec",
     "Output",
@@ -22,4 +26,6 @@ __all__ = [
     "approve",
     "check_approvals",
     "open_output",
+    "release_policy",
+    "seal_dataset",
 ]

@@ -36,7 +36,7 @@ import rfc8785
 from trustroom.cleanroom._errors import SpecInvalid
 from trustroom.ledger import digest_of
 
-__all__ = ["Input", "JobSpec", "Output", "Program"]
+__all__ = ["Input", "JobSpec", "Output", "Program", "check_name"]
 
 MODES = ("tee", "mpc")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -148,18 +148,26 @@ class JobSpec:
         return tuple(dict.fromkeys(r for o in self.outputs for r in o.recipients))
 
 
+def check_name(value: Any, what: str) -> str:
+    """``value`` if it is a name (letters, digits, '.', '_' or '-': usable in a key broker's
+    resource path and a file name); SpecInvalid otherwise."""
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
+        raise SpecInvalid(
+            f"'{what}' must be a name (letters, digits, '.', '_' or '-'), not {value!r}"
+        )
+    return value
+
+
 def _known(table: Mapping[str, Any], known: set[str], where: str) -> None:
     if unknown := set(table) - known:
         raise SpecInvalid(f"{where}: unknown keys {sorted(unknown)} (known: {sorted(known)})")
 
 
 def _name(table: Mapping[str, Any], key: str, where: str) -> str:
-    value = table.get(key)
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise SpecInvalid(
-            f"{where}: '{key}' must be a name (letters, digits, '.', '_' or '-'), not {value!r}"
-        )
-    return value
+    try:
+        return check_name(table.get(key), key)
+    except SpecInvalid as exc:
+        raise SpecInvalid(f"{where}: {exc.message}") from None
 
 
 def _digest(table: Mapping[str, Any], key: str, where: str) -> str:

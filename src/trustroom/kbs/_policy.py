@@ -164,6 +164,13 @@ def _evaluate(rego: str, claims: Mapping[str, Any], data: Mapping[str, Any]) -> 
         output = interpreter.query_bundle(bundle)
     except RegoError as exc:
         raise PolicyInvalid(f"the resource policy does not compile: {exc}") from exc
+    except ValueError as exc:
+        # rego-cpp leaves quotes unescaped in a string sprintf formats with %v, so its
+        # output is not JSON.
+        raise PolicyInvalid(
+            f"the resource policy's result cannot be read: {exc}",
+            hint="Build reason strings with concat([...]) rather than sprintf with %v.",
+        ) from exc
     if not output.ok():
         raise PolicyInvalid(f"the resource policy failed to evaluate: {output}")
     result: dict[str, Any] = json.loads(output.binding("x").json())
