@@ -46,6 +46,10 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 KINDS: Mapping[str, tuple[str, ...]] = {
     # Entry 0: the log's signing key and the TEE evidence that binds it to the log's code.
     "log-key": ("origin", "vkey", "tee", "evidence"),
+    # A data owner's signed approval of a clean-room job spec (trustroom.cleanroom).
+    "job-approval": ("job", "spec", "party", "approval"),
+    # A clean-room job handed to its runner, once every owner approved it.
+    "job-start": ("job", "spec", "mode"),
     # A confidential computation: which code ran on which inputs under which policy.
     "job-result": ("job", "program", "inputs", "outputs", "policy", "attestation"),
     # A key broker released a secret to an attested workload.
