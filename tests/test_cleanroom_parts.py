@@ -132,9 +132,9 @@ def test_a_recipient_opens_an_output_of_the_job_it_expects() -> None:
     bank = keys()["bank"]
     spec = JobSpec.parse(SPEC)
     envelope = seal_output(
-        b"weights", context=spec.digest, output="model.json", recipient="bank",
+        b"weights", context=spec.name, output="model.json", recipient="bank",
         recipient_key=bank.public,
     )  # fmt: skip
-    assert open_output(envelope, bank, job=spec.digest) == ("model.json", b"weights")
+    assert open_output(envelope, bank, job=spec.name) == ("model.json", b"weights")
     with pytest.raises(OutputUnreadable, match="belongs to job"):
-        open_output(envelope, bank, job=D[3])
+        open_output(envelope, bank, job="another-job")

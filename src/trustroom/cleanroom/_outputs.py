@@ -18,8 +18,8 @@ __all__ = ["open_output"]
 
 
 def open_output(envelope: bytes, member: MemberKey, *, job: str) -> tuple[str, bytes]:
-    """The output's name and content, for ``member``, if it is an output of job ``job`` (the
-    spec's digest); OutputUnreadable otherwise."""
+    """The output's name and content, for ``member``, if it is an output of the job named
+    ``job``; OutputUnreadable otherwise."""
     header: dict[str, Any]
     header, data = _open(envelope, member.name, member.private)
     if header["context"] != job:
