@@ -1,9 +1,11 @@
 """A recipient opening a job's output: the enclave's sealed envelope, with a member key.
 
 Outputs leave a job's enclave (or its MPC parties) sealed to each recipient the spec names
-(``trustroom.enclave``'s sealed outputs: HPKE to the member's Ed25519 key), bound to the job's
-digest. Receipts name outputs by their envelopes' digests, never the plaintext's: a
-low-entropy result (an accuracy, a yes or no) must not be guessable from a public log.
+(``trustroom.enclave``'s sealed outputs: HPKE to the member's Ed25519 key), bound to the
+job's name (not the spec's digest: the program's image names the recipients and is measured,
+and the spec holds that measurement). Receipts name outputs by their envelopes' digests,
+never the plaintext's: a low-entropy result (an accuracy, a yes or no) must not be guessable
+from a public log.
 """
 
 from __future__ import annotations
