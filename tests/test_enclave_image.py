@@ -90,6 +90,13 @@ def test_the_measurement_follows_the_documented_algorithm(image_dir: Path) -> No
     assert image.sources["/app/lib/sub/b.txt"] == str(image_dir / "lib" / "sub" / "b.txt")
 
 
+def test_the_measurement_of_an_image_is_stable_across_releases(image_dir: Path) -> None:
+    # Pinned from the code before [outputs] existed: features an image does not use must not
+    # change its measurement, or every relying party's reference values would go stale.
+    pinned = "59179dc919483569fb2541e84a3d234b724eff23e17bc7530c6c5337c59f9bf4"
+    assert build(image_dir).measurement.hex() == pinned
+
+
 def test_same_inputs_same_measurement_wherever_they_are(image_dir: Path, tmp_path: Path) -> None:
     elsewhere = shutil.copytree(image_dir, tmp_path / "another" / "place")
     assert build(elsewhere).measurement == build(image_dir).measurement

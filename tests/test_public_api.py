@@ -96,8 +96,9 @@ def test_enclave_exports_are_pinned() -> None:
     assert enclave.__all__ == [
         "FORMAT", "MANIFEST_NAME", "WORKDIR", "EnclaveError", "Image", "ImageNotBuilt",
         "ImageSignature", "ImageSignatureInvalid", "Limits", "Manifest", "ManifestInvalid",
-        "SealedMount", "Secret", "TrustedFileChanged", "build", "default_key_path", "load_image",
-        "load_manifest", "load_signature", "sign", "signing_key", "verified_image",
+        "OutputUnreadable", "Outputs", "SealedMount", "Secret", "TrustedFileChanged", "build",
+        "default_key_path", "load_image", "load_manifest", "load_signature", "open_output",
+        "seal_output", "sign", "signing_key", "verified_image",
     ]  # fmt: skip
 
 

@@ -117,6 +117,7 @@ def new(
 
 def _summary(image: Image) -> dict[str, Any]:
     measured = image.measured
+    outputs = {"outputs": measured["outputs"]} if "outputs" in measured else {}
     return {
         "name": measured["name"],
         "measurement": image.measurement.hex(),
@@ -129,6 +130,7 @@ def _summary(image: Image) -> dict[str, Any]:
         "network": measured["network"],
         "limits": measured["limits"],
         "debug": measured["debug"],
+        **outputs,
     }
 
 
@@ -268,6 +270,9 @@ def inspect(
         table.add_row("sealed volume", f"{volume['mount']}  (key: {volume['key']})")
     for secret in summary["secrets"]:
         table.add_row("secret", f"{secret['resource']} -> {secret.get('env') or secret['file']}")
+    if "outputs" in summary:
+        outputs = summary["outputs"]
+        table.add_row("outputs", f"{outputs['folder']}  (recipients: {outputs['recipients']})")
     console.print(table)
     _print_allowed(summary["allowed"])
     if signature is not None:
@@ -294,16 +299,30 @@ def run_command(
         envvar="TRUSTROOM_KBS_URL",
         help="The key broker holding the image's secrets and volume keys.",
     ),
+    outputs: Path | None = typer.Option(
+        None,
+        "--outputs",
+        file_okay=False,
+        help="Where the results of an image with [outputs] go: one envelope per output and "
+        "recipient, sealed to that recipient's key, and outputs.json with their digests "
+        "(created if missing).",
+    ),
 ) -> None:
     """Run the built image: its program's output and exit status pass through.
 
     The folder is checked against the build first: a changed trusted file stops the start.
-    Under `sim` nothing protects the program from this host; the evidence says so.
+    An image with [outputs] releases its results only sealed to the recipients it names, and
+    only when its program exits with status 0. Under `sim` nothing protects the program from
+    this host; the evidence says so.
     """
     if runner in ("gramine", "occlum"):
         from trustroom.enclave._gramine import run_with_gramine
         from trustroom.enclave._occlum import run_with_occlum
 
+        if outputs is not None:
+            raise typer.BadParameter(
+                f"sealed outputs are not yet generated for {runner}", param_hint="--outputs"
+            )
         runs = {"gramine": run_with_gramine, "occlum": run_with_occlum}
         raise typer.Exit(runs[runner](verified_image(directory), arguments or []))
     if runner not in ("sim", "cvm"):
@@ -313,4 +332,4 @@ def run_command(
         )
     if runner == "sim":
         err_console.print(f"[yellow]trustroom enclave run: {SIM_NOTE}[/]")
-    raise typer.Exit(run(directory, arguments or [], kbs=kbs, tee=runner))
+    raise typer.Exit(run(directory, arguments or [], kbs=kbs, tee=runner, outputs=outputs))

@@ -2,9 +2,10 @@
 
 ``trustroom.toml`` (see :mod:`trustroom.enclave._manifest`) says what runs, which files it may
 see (trusted files are hashed into the measurement, allowed files are not), what it gets at
-start (environment, sealed volumes, key broker secrets) and its limits. :func:`build` hashes
-everything into the measurement, :func:`sign` adds who vouches for it (MRSIGNER) with a
-product id and a security version.
+start (environment, sealed volumes, key broker secrets), its limits, and who receives the
+results it writes (``[outputs]``: each sealed to the recipients a trusted file names).
+:func:`build` hashes everything into the measurement, :func:`sign` adds who vouches for it
+(MRSIGNER) with a product id and a security version.
 """
 
 from trustroom.enclave._errors import (
@@ -21,6 +22,7 @@ from trustroom.enclave._manifest import (
     WORKDIR,
     Limits,
     Manifest,
+    Outputs,
     SealedMount,
     Secret,
     load_manifest,
@@ -47,6 +49,7 @@ __all__ = [
     "Manifest",
     "ManifestInvalid",
     "OutputUnreadable",
+    "Outputs",
     "SealedMount",
     "Secret",
     "TrustedFileChanged",

@@ -12,7 +12,8 @@ paths; allowed ones ``sgx.allowed_files``; sealed volumes become Gramine encrypt
 (Gramine's own protected-files format, not sealfs) under the ``_sgx_mrsigner`` key; limits
 become ``sgx.enclave_size`` (rounded up to a power of two, as SGX needs) and
 ``sgx.max_threads``. Secrets and volume keys from a key broker need a step before the program
-starts that Gramine does not have; images that use them are refused here.
+starts that Gramine does not have, sealed outputs one after it ends; images that use them are
+refused here.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ def gramine_manifest(image: Image) -> str:
             f"{manifest.directory}: secrets and volume keys from a key broker are not yet "
             "generated for Gramine",
             hint='Use key = "sealing" volumes, or run under the sim runner.',
+        )
+    if manifest.outputs is not None:
+        # Gramine would run the program without the step that seals its results.
+        raise EnclaveError(
+            f"{manifest.directory}: sealed outputs ([outputs]) are not yet generated for Gramine",
+            hint="Run it under the sim or cvm runner.",
         )
     folders = {p for p in manifest.trusted if manifest.on_host(p).is_dir()}
     lines = [

@@ -4,7 +4,8 @@ hash is the image's measurement.
 The measured document holds what decides the program's behaviour: the command, the
 environment it is given, the SHA-256 of every trusted file at the path the program sees it,
 which host paths are allowed unmeasured, the sealed volumes and their key sources, the secrets
-and where they go, the network mode, the limits and the debug flag. It does not hold where
+and where they go, the network mode, the limits, the debug flag and, for an image with
+``[outputs]``, the outputs folder and the recipients file's path. It does not hold where
 files lie on the host or who signs (product id and security version travel with the
 signature, as in SGX's SIGSTRUCT). So the same inputs give the same measurement on any
 machine, whatever the folder is called.
@@ -31,6 +32,7 @@ from trustroom.enclave._manifest import (
     WORKDIR,
     Limits,
     Manifest,
+    Outputs,
     SealedMount,
     Secret,
     load_manifest,
@@ -118,9 +120,10 @@ def manifest_sha256(directory: Path) -> str:
         raise ManifestInvalid(f"{directory / MANIFEST_NAME}: cannot be read: {exc}") from None
 
 
-def build_from(manifest: Manifest, digest: str) -> Image:
+def build_from(manifest: Manifest, digest: str, *, check_recipients: bool = True) -> Image:
     """The image of a checked manifest (whose text has the SHA-256 ``digest``): its trusted
-    files hashed as they are now."""
+    files hashed as they are now, and its recipients file checked (unless
+    ``check_recipients`` is false: a run checks the bytes it reads)."""
     trusted: dict[str, str] = {}
     sources: dict[str, str] = {}
     for written in manifest.trusted:
@@ -159,7 +162,32 @@ def build_from(manifest: Manifest, digest: str) -> Image:
         },
         "debug": manifest.debug,
     }
+    if manifest.outputs is not None:
+        # Only here: images without [outputs] keep the measurements they had before it.
+        recipients = manifest.inside(manifest.outputs.recipients)
+        if check_recipients:
+            _check_recipients(manifest, manifest.outputs, trusted, sources)
+        measured["outputs"] = {"folder": manifest.outputs.folder, "recipients": recipients}
     return Image(manifest, measured, dict(sorted(sources.items())), digest)
+
+
+def _check_recipients(
+    manifest: Manifest, outputs: Outputs, trusted: Mapping[str, str], sources: Mapping[str, str]
+) -> None:
+    key, inside = ("outputs", "recipients"), manifest.inside(outputs.recipients)
+    if inside not in trusted:
+        host = manifest.on_host(outputs.recipients)
+        state = "is a folder, not the recipients file" if host.is_dir() else "does not exist"
+        raise manifest.error(key, f"{host} {state}")
+    from trustroom.enclave._outputs import read_recipients  # here: HPKE and libsodium
+
+    host = Path(sources[inside])
+    try:
+        read_recipients(host.read_bytes())
+    except OSError as exc:
+        raise manifest.error(key, f"{host} cannot be read: {exc}") from None
+    except ValueError as exc:
+        raise manifest.error(key, f"{host}: {exc}") from None
 
 
 def load_image(directory: Path) -> Image:
@@ -190,7 +218,8 @@ def verified_image(directory: Path) -> Image:
             f"{directory}: the manifest changed since the image was built",
             hint="Run `trustroom enclave build DIR` (and `sign`) again.",
         )
-    now = build_from(built.manifest, built.manifest_sha256)
+    # The recipients file is checked when a run reads it; a changed one is reported below.
+    now = build_from(built.manifest, built.manifest_sha256, check_recipients=False)
     if now.measurement == built.measurement:
         return built
     for path, digest in built.trusted.items():
@@ -217,6 +246,7 @@ def _manifest_document(manifest: Manifest) -> dict[str, Any]:
     fields["volumes"] = [v._asdict() for v in manifest.volumes]
     fields["secrets"] = [s._asdict() for s in manifest.secrets]
     fields["limits"] = manifest.limits._asdict()
+    fields["outputs"] = manifest.outputs._asdict() if manifest.outputs else None
     return fields
 
 
@@ -233,6 +263,8 @@ def _manifest_from(directory: Path, fields: dict[str, Any]) -> Manifest:
             "volumes": tuple(SealedMount(**v) for v in fields["volumes"]),
             "secrets": tuple(Secret(**s) for s in fields["secrets"]),
             "limits": Limits(**fields["limits"]),
+            # Images built before [outputs] existed have no such field.
+            "outputs": Outputs(**fields["outputs"]) if fields.get("outputs") else None,
         }
     )
 

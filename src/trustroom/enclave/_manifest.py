@@ -35,6 +35,10 @@ gets at start, and the limits it runs under. Every problem is reported with its 
     threads = 64
     processes = 16
 
+    [outputs]
+    folder = "/outputs"                  # where the program writes its results
+    recipients = "recipients.json"       # a trusted file: who receives which output, sealed
+
 Relative paths are relative to the manifest's folder, whose files the program sees under
 ``/app`` (its working directory); absolute paths are host paths, seen at the same place.
 """
@@ -59,6 +63,7 @@ __all__ = [
     "WORKDIR",
     "Limits",
     "Manifest",
+    "Outputs",
     "SealedMount",
     "Secret",
     "load_manifest",
@@ -73,6 +78,7 @@ _TABLES: dict[str, set[str]] = {
     "env": {"set", "passthrough"},
     "network": {"mode"},
     "limits": {"memory", "threads", "processes"},
+    "outputs": {"folder", "recipients"},
 }
 _ARRAYS: dict[str, set[str]] = {
     "volumes": {"mount", "volume", "key"},
@@ -119,6 +125,14 @@ class Limits(NamedTuple):
         return self.threads or self.processes
 
 
+class Outputs(NamedTuple):
+    """Where the program writes its results (``folder``, inside the enclave), and the trusted
+    file (``recipients``, as written) naming who receives each of them, sealed."""
+
+    folder: str
+    recipients: str
+
+
 class Manifest(NamedTuple):
     """A parsed and checked ``trustroom.toml``. Paths are as written (see the module doc)."""
 
@@ -136,6 +150,7 @@ class Manifest(NamedTuple):
     secrets: tuple[Secret, ...] = ()
     network: str = "none"
     limits: Limits = Limits()
+    outputs: Outputs | None = None
     lines: Lines | None = None  # where each key is in the text it was read from, if any
 
     def inside(self, path: str) -> str:
@@ -268,6 +283,7 @@ class _Reader:
             lines=self.lines,
         )
         manifest = manifest._replace(secrets=self.secrets(manifest))
+        manifest = manifest._replace(outputs=self.outputs(manifest))
         self.check_overlaps(manifest)
         return manifest
 
@@ -355,23 +371,44 @@ class _Reader:
                     ("volumes", index, "key"),
                     f'{key!r} must be "sealing" or "kbs:REPOSITORY/TYPE/TAG"',
                 )
-            for earlier_index, earlier in enumerate(volumes):
-                if _nested(mount, earlier.mount):
-                    raise self.fail(
-                        ("volumes", index, "mount"),
-                        f"{mount} overlaps the mount of volumes[{earlier_index}] ({earlier.mount})",
-                    )
-            for system in _SYSTEM_MOUNTS:
-                if _nested(mount, system):
-                    raise self.fail(
-                        ("volumes", index, "mount"),
-                        f"{mount} overlaps {system}, which the enclave provides",
-                    )
-            for base in _HIDDEN_BY_A_MOUNT:
-                if base == mount or base.startswith(mount + "/"):
-                    raise self.fail(("volumes", index, "mount"), f"{mount} would hide {base}")
+            self.check_mount(("volumes", index, "mount"), mount, volumes)
             volumes.append(SealedMount(mount, volume, key))
         return tuple(volumes)
+
+    def check_mount(
+        self, key: tuple[str | int, ...], mount: str, volumes: list[SealedMount]
+    ) -> None:
+        """A read-write mount must leave the other mounts and the enclave's own folders be."""
+        for earlier_index, earlier in enumerate(volumes):
+            if _nested(mount, earlier.mount):
+                raise self.fail(
+                    key, f"{mount} overlaps the mount of volumes[{earlier_index}] ({earlier.mount})"
+                )
+        for system in _SYSTEM_MOUNTS:
+            if _nested(mount, system):
+                raise self.fail(key, f"{mount} overlaps {system}, which the enclave provides")
+        for base in _HIDDEN_BY_A_MOUNT:
+            if base == mount or base.startswith(mount + "/"):
+                raise self.fail(key, f"{mount} would hide {base}")
+
+    def outputs(self, manifest: Manifest) -> Outputs | None:
+        if "outputs" not in self.document:
+            return None
+        table = self.table("outputs")
+        for required in ("folder", "recipients"):
+            if required not in table:
+                raise self.fail(("outputs",), f"{required} is required")
+        folder = self.mount_point(("outputs", "folder"), table["folder"])
+        self.check_mount(("outputs", "folder"), folder, list(manifest.volumes))
+        key = ("outputs", "recipients")
+        recipients = self.typed(key, table["recipients"], str, "a path")
+        inside = manifest.inside(recipients)
+        # Who may read the results is part of what relying parties accept: it must be measured.
+        if not any(_within(inside, manifest.inside(t)) for t in manifest.trusted):
+            raise self.fail(
+                key, f"{recipients!r} is not among the trusted files: list it in [files] trusted"
+            )
+        return Outputs(folder, recipients)
 
     def secrets(self, manifest: Manifest) -> tuple[Secret, ...]:
         secrets: list[Secret] = []
@@ -423,20 +460,25 @@ class _Reader:
         return int(match.group(1)) * _UNITS[match.group(2).upper()]
 
     def check_overlaps(self, manifest: Manifest) -> None:
-        """A sealed volume must not hide files the image lists."""
+        """A sealed volume or the outputs folder must not hide files the image lists."""
+        mounts = [(f"the mount of volumes[{i}]", v.mount) for i, v in enumerate(manifest.volumes)]
+        if manifest.outputs is not None:
+            mounts.append(("the outputs folder", manifest.outputs.folder))
         for kind, paths in (("trusted", manifest.trusted), ("allowed", manifest.allowed)):
             for path in paths:
                 inside = manifest.inside(path)
-                for index, volume in enumerate(manifest.volumes):
-                    if _nested(inside, volume.mount):
+                for what, mount in mounts:
+                    if _nested(inside, mount):
                         raise self.fail(
-                            ("files", kind),
-                            f"{path!r} would be hidden by the mount of volumes[{index}] "
-                            f"({volume.mount})",
-                            path,
+                            ("files", kind), f"{path!r} would be hidden by {what} ({mount})", path
                         )
 
 
 def _nested(a: str, b: str) -> bool:
     """Whether one of two absolute paths is the other or inside it."""
-    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+    return _within(a, b) or _within(b, a)
+
+
+def _within(a: str, b: str) -> bool:
+    """Whether absolute path ``a`` is ``b`` or inside it."""
+    return a == b or a.startswith(b.rstrip("/") + "/")

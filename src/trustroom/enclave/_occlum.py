@@ -10,10 +10,10 @@ does all of it and ``occlum run``; elsewhere it says which commands to run.
 
 Occlum measures its image (the root hash of its read-only file system), not trustroom's
 document: relying parties take MRENCLAVE and MRSIGNER from ``occlum print``. Allowed files,
-sealed volumes and key broker secrets are not mapped yet (Occlum's file systems and its
-``init`` step would carry them); images that use them are refused here. Occlum has no
-``fork``: programs must start processes with ``posix_spawn`` (Python's ``subprocess`` does;
-``multiprocessing`` needs the ``spawn`` start method).
+sealed volumes, key broker secrets and sealed outputs are not mapped yet (Occlum's file
+systems and its ``init`` step would carry them); images that use them are refused here.
+Occlum has no ``fork``: programs must start processes with ``posix_spawn`` (Python's
+``subprocess`` does; ``multiprocessing`` needs the ``spawn`` start method).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def _refuse_what_is_not_mapped(image: Image) -> None:
             ("allowed files", manifest.allowed),
             ("sealed volumes", manifest.volumes),
             ("secrets", manifest.secrets),
+            ("sealed outputs", manifest.outputs),
         )
         if present
     ]

@@ -9,13 +9,23 @@ X25519 based KEM", 2021), so one key per party signs and receives.
 
 The HPKE context binds the ``context`` (a job's digest, say), the output's name and the
 recipient, so an envelope cannot be passed off as another output, context or recipient's.
+
+An image says who receives what in a recipients file (JSON, a trusted file, so measured)::
+
+    {"context": "sha256:...",
+     "outputs": {"model.json": {"bank": "<base64 Ed25519 public key>", "algo": "..."}}}
+
+and its runner writes one envelope per output and recipient, ``model.json.bank.sealed``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 import orjson
 import pysodium
@@ -32,11 +42,108 @@ from cryptography.hazmat.primitives.serialization import (
 
 from trustroom.enclave._errors import EnclaveError, OutputUnreadable
 
-__all__ = ["SUITE_NAME", "decryption_key", "encryption_key", "open_output", "seal_output"]
+__all__ = [
+    "SUITE_NAME",
+    "Recipients",
+    "decryption_key",
+    "encryption_key",
+    "envelope_name",
+    "open_output",
+    "read_recipients",
+    "seal_output",
+]
 
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
 SUITE_NAME = "DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM"
 _VERSION = 1
+# As a clean room's member and output names: plain file names, never "." or "..".
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+_ENVELOPE_SUFFIX = ".sealed"
+_LONGEST_FILE_NAME = 255  # bytes, on Linux file systems
+
+
+class Recipients(NamedTuple):
+    """Who receives which output: ``outputs`` maps each output's file name to its recipients'
+    names and Ed25519 public keys (base64); ``context`` is bound into every envelope."""
+
+    context: str
+    outputs: Mapping[str, Mapping[str, str]]
+
+
+def envelope_name(output: str, recipient: str) -> str:
+    """The file name of ``output``'s envelope for ``recipient``."""
+    return f"{output}.{recipient}{_ENVELOPE_SUFFIX}"
+
+
+def read_recipients(data: bytes) -> Recipients:
+    """A recipients file's content, checked; ValueError saying what is wrong with it."""
+    try:
+        document = json.loads(data, object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ValueError('must be a JSON object: {"context": ..., "outputs": {...}}')
+    for key in document:
+        if key not in ("context", "outputs"):
+            raise ValueError(f"unknown key {key!r}; known: context, outputs")
+    context = document.get("context")
+    if not isinstance(context, str) or not context:
+        raise ValueError("context must be a non-empty string (bound into every envelope)")
+    outputs = document.get("outputs")
+    if not isinstance(outputs, dict) or not outputs:
+        raise ValueError("outputs must be an object naming at least one output")
+    files: dict[str, tuple[str, str]] = {}
+    for output, recipients in outputs.items():
+        if not re.fullmatch(_NAME, output):
+            raise ValueError(
+                f"output {output!r} is not a plain file name (letters, digits, '.', '_', '-')"
+            )
+        if not isinstance(recipients, dict) or not recipients:
+            raise ValueError(f"output {output!r} must name its recipients and their keys")
+        for recipient, key in recipients.items():
+            if not re.fullmatch(_NAME, recipient):
+                raise ValueError(
+                    f"output {output!r}: recipient {recipient!r} is not a name (letters, "
+                    "digits, '.', '_', '-')"
+                )
+            if not _is_public_key(key):
+                raise ValueError(
+                    f"output {output!r}: recipient {recipient!r}: {key!r} is not an Ed25519 "
+                    "public key (32 bytes in base64)"
+                )
+            # Names may hold dots: "a.b" to "c" and "a" to "b.c" would share a file.
+            file = envelope_name(output, recipient)
+            if file in files:
+                raise ValueError(
+                    f"output {output!r} to {recipient!r} and output {files[file][0]!r} to "
+                    f"{files[file][1]!r} would both be written to {file}"
+                )
+            if len(file.encode()) > _LONGEST_FILE_NAME:
+                raise ValueError(f"output {output!r} to {recipient!r}: {file} is too long a name")
+            files[file] = (output, recipient)
+    return Recipients(context, outputs)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # A reader of the file would see one key and json.loads keep the other.
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"{key!r} appears twice in one object")
+        document[key] = value
+    return document
+
+
+def _is_public_key(key: Any) -> bool:
+    if not isinstance(key, str):
+        return False
+    try:
+        if len(base64.b64decode(key, validate=True)) != 32:
+            return False
+        encryption_key(key)  # refuses what is not a point of the curve, or of small order
+    except (binascii.Error, ValueError, EnclaveError):
+        return False
+    return True
 
 
 def encryption_key(recipient_key: str) -> X25519PublicKey:

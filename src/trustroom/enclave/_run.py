@@ -6,24 +6,31 @@ anything differs (naming the trusted file that changed), derives or fetches each
 volume's key and mounts it with FUSE, fetches the secrets from the key broker with evidence
 carrying this image's measurement (the VM's, in a confidential VM), then starts the sandbox
 with the guest API listening inside. Signals it receives go to the program; its exit status is
-the program's.
+the program's. An image with ``[outputs]`` gets an empty private folder for its results; once
+the program has exited with status 0 the runner seals each result the recipients file lists to
+each of its recipients, and releases nothing else.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
+import shutil
 import signal
+import stat as stat_module
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from trustroom.enclave._errors import EnclaveError, ImageNotBuilt
+from trustroom._core.files import write_atomically
+from trustroom.enclave._errors import EnclaveError, ImageNotBuilt, TrustedFileChanged
 from trustroom.enclave._guest import GuestApi
 from trustroom.enclave._image import Image, verified_image
 from trustroom.enclave._limits import ControlGroup
@@ -32,14 +39,18 @@ from trustroom.enclave._sandbox import sandbox_command, sandbox_environment
 from trustroom.enclave._signature import load_signature
 
 if TYPE_CHECKING:
+    import tempfile
+
+    from trustroom.enclave._outputs import Recipients
     from trustroom.kbs import KbsClient
     from trustroom.tee import Attester, SimWorkload
 
-__all__ = ["run", "sim_workload"]
+__all__ = ["OUTPUTS_INDEX", "run", "sim_workload"]
 
 _FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
               signal.SIGUSR2)  # fmt: skip
 _UNSIGNED = bytes(32)  # the signer of an image nobody signed
+OUTPUTS_INDEX = "outputs.json"  # beside the envelopes: each one's digest
 
 
 def _confidential_vm() -> Attester:
@@ -76,13 +87,20 @@ def sim_workload(image: Image) -> SimWorkload:
 
 
 def run(
-    directory: Path, arguments: Sequence[str] = (), *, kbs: str | None = None, tee: str = "sim"
+    directory: Path,
+    arguments: Sequence[str] = (),
+    *,
+    kbs: str | None = None,
+    tee: str = "sim",
+    outputs: Path | None = None,
 ) -> int:
     """Run the image in ``directory`` under the simulated TEE (``tee="sim"``) or as a program
     of the confidential VM this is (``"cvm"``: TDX or SEV-SNP, whose evidence is the VM's),
     with secrets and broker-held volume keys from the key broker at ``kbs``; the program's
-    exit status (128 + N when a signal N ended it)."""
+    exit status (128 + N when a signal N ended it). An image with ``[outputs]`` needs
+    ``outputs``, the host folder its sealed results are written to."""
     image = verified_image(directory)
+    recipients = _recipients(image, outputs)
     hardware = _confidential_vm() if tee == "cvm" else None
 
     @functools.cache
@@ -94,18 +112,171 @@ def run(
         return hardware or SimAttester(sim_workload(image))
 
     with contextlib.ExitStack() as stack:
+        # First in, so last out: it holds the volumes' mount points.
+        scratch = stack.enter_context(contextlib.closing(_Scratch()))
         broker = _Broker(image, attester, kbs)
         stack.callback(broker.close)
         secrets = {s.resource: broker.fetch(s.resource) for s in image.manifest.secrets}
         files = {s.file: secrets[s.resource] for s in image.manifest.secrets if s.file}
-        volumes = stack.enter_context(_mounted_volumes(image, attester, broker, files))
+        volumes = stack.enter_context(_mounted_volumes(image, attester, broker, files, scratch))
         environment = sandbox_environment(image, os.environ)
         for secret in image.manifest.secrets:
             if secret.env:
                 environment[secret.env] = _text(secret.resource, secrets[secret.resource])
         guest = GuestApi(attester, broker)
         stack.callback(guest.close)
-        return _supervise(image, arguments, volumes, environment, guest)
+        if recipients is None or outputs is None:
+            return _supervise(image, arguments, volumes, None, environment, guest)
+        results = scratch.folder("outputs")
+        try:
+            folder = image.measured["outputs"]["folder"]
+            status = _supervise(image, arguments, volumes, (folder, results), environment, guest)
+            _release(results, recipients, outputs, status)
+        finally:
+            _remove(results)
+        return status
+
+
+class _Scratch:
+    """The runner's private folder (mode 0700), made when first needed: the volumes' mount
+    points and the program's results are plaintext in it while the program runs."""
+
+    def __init__(self) -> None:
+        self._temporary: tempfile.TemporaryDirectory[str] | None = None
+
+    def folder(self, name: str) -> Path:
+        """A new empty folder in it, mode 0700."""
+        if self._temporary is None:
+            import tempfile  # only when needed: most programs have no volumes nor outputs
+
+            self._temporary = tempfile.TemporaryDirectory(prefix="trustroom-")
+            os.chmod(self._temporary.name, 0o700)
+        path = Path(self._temporary.name, name)
+        path.mkdir(mode=0o700)
+        return path
+
+    def close(self) -> None:
+        if self._temporary is not None:
+            self._temporary.cleanup()
+
+
+def _recipients(image: Image, outputs: Path | None) -> Recipients | None:
+    """The image's recipients file, read and checked, when it has ``[outputs]``; the folder
+    for the envelopes made ready before anything runs."""
+    directory = image.manifest.directory
+    declared = image.measured.get("outputs")
+    if declared is None:
+        if outputs is not None:
+            raise EnclaveError(
+                f"{directory}: the image has no [outputs] table, so it releases no outputs",
+                hint="Leave out --outputs, or add [outputs] to the manifest and build again.",
+            )
+        return None
+    if outputs is None:
+        raise EnclaveError(
+            f"{directory}: the image seals its results for its recipients, and needs a folder "
+            "of this host to put the envelopes in",
+            hint="Name the folder: `trustroom enclave run DIR --outputs DIR`.",
+        )
+    from trustroom.enclave._outputs import read_recipients  # only here: HPKE and libsodium
+
+    inside = declared["recipients"]
+    try:
+        data = Path(image.sources[inside]).read_bytes()
+    except OSError as exc:
+        raise EnclaveError(f"{inside} ({image.sources[inside]}) cannot be read: {exc}") from None
+    # Checked again on the bytes read: the file could have changed since the image was.
+    if hashlib.sha256(data).hexdigest() != image.trusted[inside]:
+        raise TrustedFileChanged(
+            f"{inside} ({image.sources[inside]}) changed since the image was built", path=inside
+        )
+    try:
+        recipients = read_recipients(data)
+    except ValueError as exc:  # the build checked the same bytes: an image.json edited since
+        raise EnclaveError(f"{inside}: {exc}", hint="Build the image again.") from None
+    try:
+        outputs.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EnclaveError(f"{outputs}: cannot hold the sealed outputs: {exc}") from None
+    return recipients
+
+
+def _release(results: Path, recipients: Recipients, outputs: Path, status: int) -> None:
+    """Seal each result the recipients file lists to each of its recipients, into
+    ``outputs``, with ``outputs.json`` giving each envelope's digest; only after a clean exit
+    (a failed program's results may be partial, or whatever an attacker made it write)."""
+    if status != 0:
+        _say(f"the program exited with status {status}: no output released")
+        return
+    from trustroom.enclave._outputs import envelope_name, seal_output
+
+    digests: dict[str, str] = {}
+    withheld: list[str] = []
+    with os.scandir(results) as entries:
+        found = sorted(entries, key=lambda entry: entry.name)
+    try:
+        for entry in found:
+            listed = recipients.outputs.get(entry.name)
+            data = _regular_file(entry.path) if listed is not None else None
+            if listed is None or data is None:
+                withheld.append(entry.name)
+                continue
+            for recipient, key in listed.items():
+                envelope = seal_output(
+                    data,
+                    context=recipients.context,
+                    output=entry.name,
+                    recipient=recipient,
+                    recipient_key=key,
+                )
+                name = envelope_name(entry.name, recipient)
+                write_atomically(outputs / name, envelope, mode=0o644)
+                digests[name] = "sha256:" + hashlib.sha256(envelope).hexdigest()
+        index = {"context": recipients.context, "envelopes": dict(sorted(digests.items()))}
+        text = json.dumps(index, indent=1, sort_keys=True) + "\n"
+        write_atomically(outputs / OUTPUTS_INDEX, text.encode(), mode=0o644)
+    except OSError as exc:
+        raise EnclaveError(f"{outputs}: the sealed outputs cannot be written: {exc}") from None
+    if withheld:
+        # By name only: their content never leaves.
+        names = ", ".join(ascii(name) for name in withheld)
+        _say(f"withheld, not listed in the recipients file or not a regular file: {names}")
+    missing = sorted(set(recipients.outputs) - {entry.name for entry in found})
+    if missing:
+        _say(f"not written by the program, so not released: {', '.join(missing)}")
+
+
+def _regular_file(path: str) -> bytes | None:
+    """The content of ``path`` if it is a regular file; never what a link points to, which
+    would be a file of the host's."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat_module.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        with os.fdopen(os.dup(descriptor), "rb") as file:
+            return file.read()
+    finally:
+        os.close(descriptor)
+
+
+def _remove(folder: Path) -> None:
+    """Remove the results folder and all in it, whatever modes the program gave its folders
+    (they are this user's to open again)."""
+    os.chmod(folder, 0o700)
+    for root, folders, _ in os.walk(folder):
+        for name in folders:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):  # chmod would follow it out of the folder
+                os.chmod(path, 0o700)
+    shutil.rmtree(folder)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"trustroom enclave run: {message}\n")
+    sys.stderr.flush()
 
 
 class _Broker:
@@ -169,22 +340,20 @@ def _mounted_volumes(
     attester: Callable[[], Attester],
     broker: _Broker,
     files: dict[str, bytes],
+    scratch: _Scratch,
 ) -> Iterator[dict[str, Path]]:
-    """Each sealed volume mounted on a private folder (created on first use), with the secret
-    files that go in it written first; unmounted, after their last commit, on the way out."""
+    """Each sealed volume mounted on a folder of the runner's scratch (created on first use),
+    with the secret files that go in it written first; unmounted, after their last commit, on
+    the way out."""
     mounted: dict[str, Path] = {}
     if not image.manifest.volumes:
         yield mounted
         return
     # Only when there are volumes: FUSE and trio cost a tenth of a second to import.
-    import tempfile
-
     from trustroom.sealfs import Volume, VolumeKey
     from trustroom.sealfs._mount import mount_in_background, unmount
 
     with contextlib.ExitStack() as stack:
-        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trustroom-")))
-        os.chmod(scratch, 0o700)  # the mount points: plaintext while the program runs
         for index, volume in enumerate(image.manifest.volumes):
             key = VolumeKey.raw(_volume_key(volume, attester, broker))
             folder = image.manifest.on_host(volume.volume)
@@ -195,8 +364,7 @@ def _mounted_volumes(
                         inside = path[len(volume.mount) :]
                         opened.mkdir(inside.rsplit("/", 1)[0] or "/", parents=True)
                         opened.write_bytes(inside, data)
-            point = scratch / f"volume-{index}"
-            point.mkdir()
+            point = scratch.folder(f"volume-{index}")
             mount_in_background(functools.partial(Volume, folder, key), point)
             stack.callback(unmount, point, folder)
             mounted[volume.mount] = point
@@ -225,11 +393,13 @@ def _supervise(
     image: Image,
     arguments: Sequence[str],
     volumes: dict[str, Path],
+    outputs: tuple[str, Path] | None,
     environment: dict[str, str],
     guest: GuestApi,
 ) -> int:
     """Start the sandbox in its control group, serve the guest API inside it, then let the
-    program start; pass signals to the program, wait for it."""
+    program start; pass signals to the program, wait for it. ``outputs``: the outputs folder
+    inside and the private folder bound there."""
     sandbox: list[int] = []  # the host process ids of the sandbox's init and program
     process: subprocess.Popen[bytes] | None = None
 
@@ -246,7 +416,9 @@ def _supervise(
     with ControlGroup(image.manifest.limits, f"trustroom-{os.getpid()}") as group:
         reader, writer = os.pipe()
         hold, release = os.pipe()
-        command = sandbox_command(image, arguments, volumes=volumes, info_fd=writer, block_fd=hold)
+        command = sandbox_command(
+            image, arguments, volumes=volumes, outputs=outputs, info_fd=writer, block_fd=hold
+        )
         previous = {number: signal.signal(number, forward) for number in _FORWARDED}
         try:
             process = subprocess.Popen(

@@ -2,9 +2,9 @@
 
 New mount, PID, IPC and UTS namespaces (and network, unless the manifest asks for the host's):
 an empty root with the trusted and allowed paths bound read-only where the manifest puts them,
-its own /proc, /dev and /tmp, the sealed volumes bound read-write, and only the environment
-the manifest lists. bubblewrap (Debian's ``bubblewrap``, as used by Flatpak) does the
-namespace and mount work in C, so the sandbox starts in milliseconds.
+its own /proc, /dev and /tmp, the sealed volumes and the outputs folder bound read-write, and
+only the environment the manifest lists. bubblewrap (Debian's ``bubblewrap``, as used by
+Flatpak) does the namespace and mount work in C, so the sandbox starts in milliseconds.
 """
 
 from __future__ import annotations
@@ -39,15 +39,17 @@ def sandbox_command(
     arguments: Sequence[str],
     *,
     volumes: Mapping[str, Path],
+    outputs: tuple[str, Path] | None = None,
     info_fd: int,
     block_fd: int,
 ) -> list[str]:
     """The bwrap command that runs the image's program with ``arguments`` added to its
     entrypoint; ``volumes`` maps each sealed mount point to where its FUSE mount is on the
-    host. bwrap writes the sandbox's first process id as JSON on ``info_fd``, and starts the
-    program once ``block_fd`` has something to read (the guest API listens by then). Run it
-    with :func:`sandbox_environment` as its whole environment: bwrap passes it on, and
-    secrets in it stay out of the command line, which every user of the host can read."""
+    host, ``outputs`` is the outputs folder and the private host folder bound there. bwrap
+    writes the sandbox's first process id as JSON on ``info_fd``, and starts the program once
+    ``block_fd`` has something to read (the guest API listens by then). Run it with
+    :func:`sandbox_environment` as its whole environment: bwrap passes it on, and secrets in
+    it stay out of the command line, which every user of the host can read."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise EnclaveError(
@@ -71,5 +73,7 @@ def sandbox_command(
         command += ["--ro-bind", os.fspath(host), inside]
     for inside, host in sorted(volumes.items()):
         command += ["--bind", os.fspath(host), inside]
+    if outputs is not None:
+        command += ["--bind", os.fspath(outputs[1]), outputs[0]]
     command += ["--chdir", WORKDIR, "--info-fd", str(info_fd), "--block-fd", str(block_fd)]
     return [*command, "--", measured["program"], *measured["entrypoint"][1:], *arguments]
