@@ -87,12 +87,18 @@ def test_a_bad_spec_says_what_is_wrong(change: tuple[str, str], message: str) ->
         JobSpec.parse(SPEC.replace(*change, 1))
 
 
-def test_an_mpc_job_joins_two_owners() -> None:
-    mpc = SPEC.replace('mode = "tee"', 'mode = "mpc"').replace("measurement", "script")
-    assert JobSpec.parse(mpc).program.script == D[0]
+def test_an_mpc_job_joins_two_owners_on_a_column() -> None:
+    mpc = SPEC.replace('mode = "tee"', 'mode = "mpc"\njoin = "id"').replace("measurement", "script")
+    spec = JobSpec.parse(mpc)
+    assert (spec.program.script, spec.join) == (D[0], "id")
+    assert JobSpec.from_dict(spec.to_dict()) == spec
     one_owner = mpc.replace('owner = "retailer"', 'owner = "bank"')
-    with pytest.raises(SpecInvalid, match="two owners"):
+    with pytest.raises(SpecInvalid, match="two tables of two owners"):
         JobSpec.parse(one_owner)
+    with pytest.raises(SpecInvalid, match="names the column it joins on"):
+        JobSpec.parse(mpc.replace('join = "id"', ""))
+    with pytest.raises(SpecInvalid, match="'join' is for mpc jobs"):
+        JobSpec.parse(SPEC.replace('mode = "tee"', 'mode = "tee"\njoin = "id"'))
 
 
 @settings(max_examples=200, deadline=None)

@@ -20,6 +20,9 @@ of its content), so an approval holds for exactly the spec its owner read::
     [[outputs]]
     name = "model.json"
     recipients = ["algo", "bank"]
+
+An mpc job also names the column both owners' tables are joined on (``join = "customer_id"``):
+the parties align their records by private set intersection on it first.
 """
 
 from __future__ import annotations
@@ -72,6 +75,7 @@ class JobSpec:
     program: Program
     inputs: tuple[Input, ...]
     outputs: tuple[Output, ...]
+    join: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> JobSpec:
@@ -91,7 +95,7 @@ class JobSpec:
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any], *, where: str = "the job spec") -> JobSpec:
-        _known(document, {"name", "mode", "program", "inputs", "outputs"}, where)
+        _known(document, {"name", "mode", "program", "inputs", "outputs", "join"}, where)
         name = _name(document, "name", where)
         mode = document.get("mode")
         if mode not in MODES:
@@ -110,12 +114,19 @@ class JobSpec:
             if len(set(names)) != len(names):
                 raise SpecInvalid(f"{where}: each {kind} is named once")
         owners = {i.owner for i in inputs}
-        if mode == "mpc" and len(owners) != 2:
-            raise SpecInvalid(
-                f"{where}: an mpc job joins the data of two owners (it has {len(owners)})",
-                hint='Run one owner\'s data alone in mode = "tee".',
-            )
-        return cls(name, mode, program, inputs, outputs)
+        join = document.get("join")
+        if mode == "mpc":
+            if len(inputs) != 2 or len(owners) != 2:
+                raise SpecInvalid(
+                    f"{where}: an mpc job joins two tables of two owners (it has "
+                    f"{len(inputs)} of {len(owners)})",
+                    hint='Run one owner\'s data alone in mode = "tee".',
+                )
+            if not isinstance(join, str) or not join:
+                raise SpecInvalid(f"{where}: an mpc job names the column it joins on: join = ...")
+        elif join is not None:
+            raise SpecInvalid(f"{where}: 'join' is for mpc jobs; a tee program joins itself")
+        return cls(name, mode, program, inputs, outputs, join)
 
     def to_dict(self) -> dict[str, Any]:
         program = {"provider": self.program.provider}
@@ -126,6 +137,7 @@ class JobSpec:
         return {
             "name": self.name,
             "mode": self.mode,
+            **({"join": self.join} if self.join is not None else {}),
             "program": program,
             "inputs": [
                 {"dataset": i.dataset, "owner": i.owner, "digest": i.digest} for i in self.inputs
