@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import trustroom
 import trustroom.attestation as attestation
+import trustroom.cleanroom as cleanroom
 import trustroom.enclave as enclave
 import trustroom.evidence as evidence
 import trustroom.guest as guest
 import trustroom.kbs as kbs
 import trustroom.ledger as ledger
+import trustroom.mpc as mpc
 import trustroom.ratls
 import trustroom.sealfs as sealfs
 import trustroom.tee
@@ -118,6 +120,16 @@ def test_ledger_exports_are_pinned() -> None:
     ]  # fmt: skip
 
 
+def test_cleanroom_exports_are_pinned() -> None:
+    assert cleanroom.__all__ == [
+        "ApprovalRefused", "CleanroomError", "Dataset", "DatasetInvalid", "Input", "JobSpec",
+        "Output", "Program", "ResultInvalid", "SpecInvalid", "TeeRun", "approval_record",
+        "approve", "check_approvals", "check_result", "grants", "measurement_of", "open_output",
+        "open_shares", "release_policy", "result_record", "run_mpc_party", "run_tee_job",
+        "seal_dataset", "start_record", "tee_program",
+    ]  # fmt: skip
+
+
 def test_guest_exports_are_pinned() -> None:
     assert guest.__all__ == ["API", "GuestApiError", "evidence", "info", "resource", "token"]
 
@@ -127,7 +139,8 @@ def test_every_error_has_its_own_code_and_a_hint() -> None:
     errors = _subclasses(TrustroomError)
     assert {
         evidence.EvidenceError, attestation.AttestationError, kbs.KbsError, sealfs.SealfsError,
-        enclave.EnclaveError, guest.GuestApiError, ledger.LedgerError,
+        enclave.EnclaveError, guest.GuestApiError, ledger.LedgerError, mpc.MpcError,
+        cleanroom.CleanroomError,
     } <= set(errors)  # fmt: skip
     codes = [c.code for c in errors]
     assert len(codes) == len(set(codes))

@@ -11,6 +11,7 @@ class CleanroomError(TrustroomError):
     """A clean-room job could not go on."""
 
     code = "cleanroom_error"
+    default_hint = "The message says which step of the job failed and why (docs/cleanroom.md)."
 
 
 class SpecInvalid(CleanroomError):

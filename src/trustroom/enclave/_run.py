@@ -131,7 +131,7 @@ def run(
         try:
             folder = image.measured["outputs"]["folder"]
             status = _supervise(image, arguments, volumes, (folder, results), environment, guest)
-            _release(results, recipients, outputs, status)
+            _release(results, recipients, outputs, status, broker.attestation())
         finally:
             _remove(results)
         return status
@@ -201,10 +201,13 @@ def _recipients(image: Image, outputs: Path | None) -> Recipients | None:
     return recipients
 
 
-def _release(results: Path, recipients: Recipients, outputs: Path, status: int) -> None:
+def _release(
+    results: Path, recipients: Recipients, outputs: Path, status: int, attestation: str | None
+) -> None:
     """Seal each result the recipients file lists to each of its recipients, into
-    ``outputs``, with ``outputs.json`` giving each envelope's digest; only after a clean exit
-    (a failed program's results may be partial, or whatever an attacker made it write)."""
+    ``outputs``, with ``outputs.json`` giving each envelope's digest and the key broker's
+    attestation token's (``attestation``, if the run attested); only after a clean exit (a
+    failed program's results may be partial, or whatever an attacker made it write)."""
     if status != 0:
         _say(f"the program exited with status {status}: no output released")
         return
@@ -233,6 +236,8 @@ def _release(results: Path, recipients: Recipients, outputs: Path, status: int) 
                 write_atomically(outputs / name, envelope, mode=0o644)
                 digests[name] = "sha256:" + hashlib.sha256(envelope).hexdigest()
         index = {"context": recipients.context, "envelopes": dict(sorted(digests.items()))}
+        if attestation is not None:
+            index["attestation"] = attestation
         text = json.dumps(index, indent=1, sort_keys=True) + "\n"
         write_atomically(outputs / OUTPUTS_INDEX, text.encode(), mode=0o644)
     except OSError as exc:
@@ -318,6 +323,12 @@ class _Broker:
         with self._lock:
             client = self._connected()
             return client.token or client.attest(), client.tee_key_pem()
+
+    def attestation(self) -> str | None:
+        """``sha256:<hex>`` of the attestation token the broker gave this run, if it
+        attested: what a receipt names the attestation result by."""
+        token = self._client.token if self._client is not None else None
+        return "sha256:" + hashlib.sha256(token.encode()).hexdigest() if token else None
 
     def close(self) -> None:
         if self._client is not None:
