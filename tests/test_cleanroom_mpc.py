@@ -20,7 +20,8 @@ from trustroom.mpc._tcp import local_parties
 BANK = b"id,balance\nc1,2.5\nc2,3\nc3,5\nc4,7\n"
 RETAILER = b"id,purchases,visits\nc3,10,1\nc9,1,1\nc1,4,2\n"
 SCRIPT = b"""
-def main(ctx, columns):
+def main(ctx, ids, columns):
+    assert ids == ["c1", "c3"]
     mine = columns["balance"] if ctx.rank == 0 else columns["purchases"]
     balance = ctx.input(0, mine if ctx.rank == 0 else None)
     purchases = ctx.input(1, mine if ctx.rank == 1 else None)

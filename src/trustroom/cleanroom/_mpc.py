@@ -5,9 +5,9 @@ dealer, which sees no data) on its own table, after checking that the table and 
 are the ones the spec names. The parties first align their records by private set
 intersection on the spec's ``join`` column, then run the provider's script::
 
-    def main(ctx, columns):        # columns: this party's other columns, aligned, as floats
-        ...
-        return {"model.json": secret_array}     # one secret array per output of the spec
+    def main(ctx, ids, columns):   # ids: the shared ids, sorted (the same at both parties);
+        ...                        # columns: this party's other columns, in that order, floats
+        return {"model": secret_array}          # one secret array per output of the spec
 
 Nobody opens the outputs inside the computation: each party seals its *share* of each output
 to each recipient, so only a recipient, adding the two shares, learns the value; not even the
@@ -78,7 +78,7 @@ def run_mpc_party(
     ids, columns = _columns(data, spec.join, table)
     main = runpy.run_path(str(script), run_name="__cleanroom_party__").get("main")
     if not callable(main):
-        raise CleanroomError(f"{script} defines no main(ctx, columns)")
+        raise CleanroomError(f"{script} defines no main(ctx, ids, columns)")
     shares: dict[str, bytes] = run_job(_Party(spec, ids, columns, main), job, rank, key)
     outputs.mkdir(parents=True, exist_ok=True)
     digests: dict[tuple[str, str], str] = {}
@@ -110,7 +110,7 @@ class _Party:
         shared = ctx.intersect(self.ids, peer=1 - ctx.rank)
         rows = np.array(shared.rows, dtype=np.int64)
         aligned = {name: values[rows] for name, values in self.columns.items()}
-        results = self.main(ctx, aligned)
+        results = self.main(ctx, list(shared.items), aligned)
         names = [o.name for o in self.spec.outputs]
         if not isinstance(results, Mapping) or sorted(results) != sorted(names):
             raise CleanroomError(
