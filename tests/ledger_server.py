@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -13,12 +14,20 @@ from kbs_server import free_port
 
 
 @contextmanager
-def serving(db_url: str) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client]]:
-    """The server process on ``db_url`` and a client of it, once it answers; stops it."""
+def serving(
+    db_url: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], httpx.Client]]:
+    """The server process on ``db_url`` (with ``env`` added to its environment) and a client
+    of it, once it answers; stops it."""
     port = free_port()
     command = [sys.executable, "-m", "trustroom", "ledger", "serve",
                "--db", db_url, "--port", str(port)]  # fmt: skip
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        command,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             for _ in range(150):

@@ -17,6 +17,8 @@ from ledger_server import serving
 from trustroom.ledger import (
     Checkpoint,
     Ledger,
+    LedgerClient,
+    LedgerError,
     MemberKey,
     Record,
     genesis,
@@ -26,6 +28,7 @@ from trustroom.ledger import (
     proposal_id,
     verify_consistency,
     verify_inclusion,
+    verify_receipt,
 )
 from trustroom.ledger._app import _tile_index
 from trustroom.tee import SimAttester, SimWorkload
@@ -160,3 +163,31 @@ def test_members_govern_over_http_but_nobody_founds_there(
     assert again.status_code == 403 and again.json()["code"] == "ledger_governance_refused"
     decided = http.post("/governance", json=retailer.ballot(pid, True, at=2)).json()["indices"]
     assert len(decided) == 2 and ("sgx", "cd" * 32) in ledger.consortium().measurements
+
+
+def test_a_member_client_gets_receipts_the_server_signs_on_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRUSTROOM_HOME", str(tmp_path / "home"))
+    # Made by the TEE the server runs in (trustroom's own code, simulated), so that the
+    # server can unseal the log key and sign.
+    ledger = Ledger.init("example.org/signs", f"sqlite:///{tmp_path / 's.db'}")
+    bank, retailer = MemberKey.generate("bank"), MemberKey.generate("retailer")
+    ledger.govern(genesis([bank, retailer], threshold=2, rules={"add_member": 1}))
+    with (
+        serving(str(ledger.store.engine.url), env={"TRUSTROOM_HOME": str(tmp_path / "home")}) as (
+            _,
+            http,
+        ),
+        LedgerClient(str(http.base_url), bank) as client,
+    ):
+        consortium = client.consortium()
+        assert consortium.members == {"bank": bank.public, "retailer": retailer.public}
+        assert (consortium.threshold, consortium.rules) == (2, {"add_member": 1})
+        (index,) = client.submit([note(5000)])
+        # Nobody asks for a checkpoint: the server signs one within its interval (1 s).
+        receipt = client.receipt(index, wait=20)
+    verified = verify_receipt(receipt, ledger.verifier)
+    assert verified.index == index and Record.parse(verified.leaf) == note(5000)
+    with LedgerClient(str(http.base_url)) as anonymous, pytest.raises(LedgerError, match="key"):
+        anonymous.submit([note(5001)])

@@ -108,7 +108,8 @@ def test_ledger_exports_are_pinned() -> None:
     assert sorted(ledger.__all__) == [
         "ACTIONS", "Checkpoint", "CheckpointInvalid", "CheckpointRefused", "CompactRange",
         "Consortium", "CosignatureSigner", "CosignatureVerifier", "EMPTY_ROOT", "EntryNotFound",
-        "GovernanceRefused", "KINDS", "KeyInvalid", "Ledger", "LedgerError", "LedgerStore",
+        "GovernanceRefused", "KINDS", "KeyInvalid", "Ledger", "LedgerClient", "LedgerError",
+        "LedgerStore",
         "LogExists", "LogNotFound", "MAX_RECORD_SIZE", "MemberKey", "NoteInvalid", "NoteSigner",
         "NoteVerifier", "ProofInvalid", "Receipt", "ReceiptInvalid", "Record", "RecordInvalid",
         "StoreUnavailable", "SubmissionRefused", "TreeStateInvalid", "VerifiedCheckpoint",

@@ -107,28 +107,10 @@ def append(
 
 
 def _submit(url: str, key: Path, documents: list[Any]) -> list[int]:
-    import secrets
-    import time
+    from trustroom.ledger import LedgerClient
 
-    import httpx
-
-    from trustroom.ledger import SubmissionRefused
-
-    message = _member(key).submission(documents, at=int(time.time()), nonce=secrets.token_hex(8))
-    try:
-        response = httpx.post(f"{url.rstrip('/')}/entries", json=message, timeout=60)
-    except httpx.HTTPError as exc:
-        raise SubmissionRefused(
-            f"the log at {url} did not answer: {exc}", hint="Check --url; is it serving?"
-        ) from exc
-    body = response.json() if response.headers.get("content-type") == "application/json" else {}
-    if response.status_code != 200:
-        raise SubmissionRefused(
-            f"the log refused the records ({body.get('code', response.status_code)}): "
-            f"{body.get('message', response.text)}",
-            hint=body.get("hint"),
-        )
-    return [int(i) for i in body["indices"]]
+    with LedgerClient(url, _member(key)) as client:
+        return client.submit(documents)
 
 
 @app.command()
@@ -136,6 +118,11 @@ def serve(
     db: str | None = _db_option(),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8090, "--port", help="Port to listen on."),
+    checkpoint_interval: float = typer.Option(
+        1.0,
+        "--checkpoint-interval",
+        help="Sign a checkpoint this often (seconds) while the log grows; 0 never does.",
+    ),
 ) -> None:
     """Serve the log over HTTP: tlog-tiles reads, proofs, receipts, members' appends and votes."""
     import uvicorn
@@ -146,7 +133,10 @@ def serve(
     ledger = Ledger(db)
     console.print(f"serving log {ledger.origin!r} on http://{host}:{port}")
     _say_if_simulated(ledger)
-    uvicorn.run(create_app(ledger), host=host, port=port, http="httptools", loop="uvloop")
+    uvicorn.run(
+        create_app(ledger, checkpoint_interval=checkpoint_interval),
+        host=host, port=port, http="httptools", loop="uvloop",
+    )  # fmt: skip
 
 
 @app.command()

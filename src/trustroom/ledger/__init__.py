@@ -22,6 +22,7 @@ from trustroom.ledger._checkpoint import (
     sign_checkpoint,
     verify_checkpoint,
 )
+from trustroom.ledger._client import LedgerClient
 from trustroom.ledger._errors import (
     CheckpointInvalid,
     CheckpointRefused,
@@ -87,6 +88,7 @@ __all__ = [
     "GovernanceRefused",
     "KeyInvalid",
     "Ledger",
+    "LedgerClient",
     "LedgerError",
     "LedgerStore",
     "LogExists",

@@ -8,14 +8,19 @@ tile of width W is the first W hashes of its row, which never change either. Bes
 for clients that would rather not walk tiles: ``/proof/inclusion``, ``/proof/consistency``
 and ``/receipt/<index>``. ``POST /entries`` appends a submission a consortium member signed
 (:meth:`Ledger.submit`), answered with the indices once the batch is committed;
-``POST /governance`` takes members' proposals and ballots (:meth:`Ledger.govern`).
+``POST /governance`` takes members' proposals and ballots (:meth:`Ledger.govern`);
+``/consortium`` is the consortium as the governance history makes it (members and their keys,
+the constitution, what accepted proposals set). Every ``checkpoint_interval`` seconds the
+server signs a checkpoint if the tree grew, so that receipts of new entries follow shortly.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
-from collections.abc import Awaitable, Callable
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
@@ -25,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from trustroom._core.errors import TrustroomError
 from trustroom.ledger._errors import (
     EntryNotFound,
     GovernanceRefused,
@@ -58,8 +64,9 @@ def _tile_index(text: str) -> int:
     return int("".join(g.removeprefix("x") for g in groups))
 
 
-def create_app(ledger: Ledger) -> Starlette:
-    """The ASGI app serving ``ledger``'s read side."""
+def create_app(ledger: Ledger, *, checkpoint_interval: float = 0.0) -> Starlette:
+    """The ASGI app serving ``ledger``; with ``checkpoint_interval`` > 0 it also signs a
+    checkpoint that often while the tree grows."""
 
     def guarded(handler: Handler) -> Handler:
         async def wrapper(request: Request) -> Response:
@@ -127,10 +134,32 @@ def create_app(ledger: Ledger) -> Starlette:
         indices = await anyio.to_thread.run_sync(ledger.govern, message)
         return JSONResponse({"indices": list(indices)})
 
+    async def consortium(request: Request) -> Response:
+        found = await anyio.to_thread.run_sync(ledger.consortium)
+        return JSONResponse(
+            {
+                "members": found.members,
+                "threshold": found.threshold,
+                "rules": found.rules,
+                "policies": found.policies,
+                "measurements": sorted([tee, m] for tee, m in found.measurements),
+                "witnesses": {"vkeys": found.witnesses[0], "threshold": found.witnesses[1]},
+            }
+        )
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "origin": ledger.origin})
 
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as tasks:
+            if checkpoint_interval > 0:
+                tasks.start_soon(_sign_checkpoints, ledger, checkpoint_interval)
+            yield
+            tasks.cancel_scope.cancel()
+
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/checkpoint", guarded(checkpoint)),
             Route("/tile/{path:path}", guarded(tile)),
@@ -139,9 +168,27 @@ def create_app(ledger: Ledger) -> Starlette:
             Route("/receipt/{index}", guarded(receipt)),
             Route("/entries", guarded(entries), methods=["POST"]),
             Route("/governance", guarded(governance), methods=["POST"]),
+            Route("/consortium", guarded(consortium)),
             Route("/healthz", healthz),
-        ]
+        ],
     )
+
+
+async def _sign_checkpoints(ledger: Ledger, interval: float) -> None:
+    """Sign a checkpoint every ``interval`` seconds while the tree grows. A refusal (a tree
+    that does not extend the last checkpoint, a log key this TEE cannot unseal) is printed
+    and retried: the log must never sign such a tree, and an operator must see why it
+    stopped, while the read side keeps serving."""
+    signed = -1
+    while True:
+        await anyio.sleep(interval)
+        try:
+            size = await anyio.to_thread.run_sync(lambda: ledger.size)
+            if size != signed:
+                await anyio.to_thread.run_sync(ledger.checkpoint)
+                signed = size
+        except TrustroomError as exc:
+            print(f"trustroom ledger: no checkpoint signed: {exc.message}", file=sys.stderr)
 
 
 async def _signed_message(request: Request) -> dict[str, Any]:
