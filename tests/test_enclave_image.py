@@ -24,6 +24,7 @@ from trustroom.enclave import (
     load_signature,
     sign,
     signing_key,
+    verified_image,
 )
 from trustroom.enclave._discover import needed_files
 
@@ -100,6 +101,17 @@ def test_the_measurement_of_an_image_is_stable_across_releases(image_dir: Path) 
 def test_same_inputs_same_measurement_wherever_they_are(image_dir: Path, tmp_path: Path) -> None:
     elsewhere = shutil.copytree(image_dir, tmp_path / "another" / "place")
     assert build(elsewhere).measurement == build(image_dir).measurement
+
+
+def test_a_built_image_moved_elsewhere_is_read_from_where_it_is(
+    image_dir: Path, tmp_path: Path
+) -> None:
+    build(image_dir).save()
+    moved = shutil.copytree(image_dir, tmp_path / "shipped")
+    image = verified_image(moved)
+    assert image.measurement == load_image(image_dir).measurement
+    local = [path for path in image.sources.values() if not path.startswith("/usr")]
+    assert local and all(path.startswith(str(moved)) for path in local)
 
 
 @pytest.mark.parametrize(

@@ -221,7 +221,9 @@ def verified_image(directory: Path) -> Image:
     # The recipients file is checked when a run reads it; a changed one is reported below.
     now = build_from(built.manifest, built.manifest_sha256, check_recipients=False)
     if now.measurement == built.measurement:
-        return built
+        # The fresh one: its sources are where the files are now, should the folder have
+        # moved since the build (an image shipped to the machine that runs it).
+        return now
     for path, digest in built.trusted.items():
         if now.trusted.get(path) != digest:
             state = "has gone" if path not in now.trusted else "changed"
