@@ -11,7 +11,7 @@ import pytest
 from test_cleanroom_parts import keys
 
 from trustroom.cleanroom import CleanroomError, JobSpec
-from trustroom.cleanroom._mpc import open_shares, run_mpc_party
+from trustroom.cleanroom._mpc import open_shares, program_digest, run_mpc_party
 from trustroom.enclave import OutputUnreadable
 from trustroom.ledger import digest_of
 from trustroom.mpc import Job
@@ -32,13 +32,14 @@ def main(ctx, ids, columns):
 def spec_for(tmp_path: Path, script: bytes = SCRIPT) -> tuple[JobSpec, Path, Path, Path]:
     (tmp_path / "bank.csv").write_bytes(BANK)
     (tmp_path / "retailer.csv").write_bytes(RETAILER)
-    (tmp_path / "job.py").write_bytes(script)
+    (tmp_path / "program").mkdir()
+    (tmp_path / "program" / "main.py").write_bytes(script)
     spec = JobSpec.from_dict(
         {
             "name": "joint-total",
             "mode": "mpc",
             "join": "id",
-            "program": {"provider": "algo", "script": digest_of(script)},
+            "program": {"provider": "algo", "script": program_digest(tmp_path / "program")},
             "inputs": [
                 {"dataset": "accounts", "owner": "bank", "digest": digest_of(BANK)},
                 {"dataset": "baskets", "owner": "retailer", "digest": digest_of(RETAILER)},
@@ -49,7 +50,7 @@ def spec_for(tmp_path: Path, script: bytes = SCRIPT) -> tuple[JobSpec, Path, Pat
             ],
         }
     )
-    return spec, tmp_path / "job.py", tmp_path / "bank.csv", tmp_path / "retailer.csv"
+    return spec, tmp_path / "program", tmp_path / "bank.csv", tmp_path / "retailer.csv"
 
 
 def run_parties(spec: JobSpec, script: Path, tables: list[Path | None], outputs: Path) -> list[Any]:
@@ -66,7 +67,7 @@ def run_parties(spec: JobSpec, script: Path, tables: list[Path | None], outputs:
     def party(rank: int) -> None:
         try:
             results[rank] = run_mpc_party(
-                spec, job, rank, script=script, table=tables[rank], members=members,
+                spec, job, rank, program=script, table=tables[rank], members=members,
                 outputs=outputs,
             )  # fmt: skip
         except BaseException as exc:
@@ -112,13 +113,13 @@ def test_only_recipients_learn_the_outputs(tmp_path: Path) -> None:
 
 
 def test_a_changed_script_or_table_is_refused_before_anything_runs(tmp_path: Path) -> None:
-    spec, script, bank, _ = spec_for(tmp_path)
-    script.write_bytes(SCRIPT + b"\n# one more line\n")
-    with pytest.raises(CleanroomError, match="not the script the owners approved"):
-        run_mpc_party(spec, Job("semi2k", ()), 0, script=script, table=bank, members={},
+    spec, program, bank, _ = spec_for(tmp_path)
+    (program / "helper.py").write_text("# a module beside main.py is part of the program\n")
+    with pytest.raises(CleanroomError, match="not the program the owners approved"):
+        run_mpc_party(spec, Job("semi2k", ()), 0, program=program, table=bank, members={},
                       outputs=tmp_path)  # fmt: skip
-    script.write_bytes(SCRIPT)
+    (program / "helper.py").unlink()
     bank.write_bytes(BANK.replace(b"2.5", b"2.6"))
     with pytest.raises(CleanroomError, match="is not dataset accounts as approved"):
-        run_mpc_party(spec, Job("semi2k", ()), 0, script=script, table=bank, members={},
+        run_mpc_party(spec, Job("semi2k", ()), 0, program=program, table=bank, members={},
                       outputs=tmp_path)  # fmt: skip

@@ -14,7 +14,7 @@ from trustroom.cleanroom._errors import ApprovalRefused
 from trustroom.cleanroom._spec import JobSpec
 from trustroom.ledger import Consortium, GovernanceRefused, MemberKey
 
-__all__ = ["approve", "check_approvals"]
+__all__ = ["approve", "check_approval", "check_approvals"]
 
 
 def approve(member: MemberKey, spec: JobSpec, *, at: int) -> dict[str, Any]:
@@ -25,26 +25,29 @@ def approve(member: MemberKey, spec: JobSpec, *, at: int) -> dict[str, Any]:
     )  # fmt: skip
 
 
+def check_approval(spec: JobSpec, message: Mapping[str, Any], consortium: Consortium) -> str:
+    """The owner whose approval of ``spec`` ``message`` is; ApprovalRefused for a bad
+    signature, an approval of another spec, or a party that owns no input."""
+    try:
+        document = consortium.signed_by_member(message, "approval", signer="party")
+    except GovernanceRefused as exc:
+        raise ApprovalRefused(f"an approval does not count: {exc.message}") from exc
+    party = str(document["party"])
+    if document.get("job") != spec.digest:
+        raise ApprovalRefused(
+            f"{party}'s approval is of job {document.get('job')}, not of this spec ({spec.digest})"
+        )
+    if party not in spec.owners:
+        raise ApprovalRefused(f"{party} approved, but owns no input of {spec.name}")
+    return party
+
+
 def check_approvals(
     spec: JobSpec, approvals: Iterable[Mapping[str, Any]], consortium: Consortium
 ) -> dict[str, dict[str, Any]]:
-    """The approval of each owner of ``spec``'s inputs, by owner; ApprovalRefused for a bad
-    signature, an approval of another spec, or an owner who has not approved."""
-    found: dict[str, dict[str, Any]] = {}
-    for message in approvals:
-        try:
-            document = consortium.signed_by_member(message, "approval", signer="party")
-        except GovernanceRefused as exc:
-            raise ApprovalRefused(f"an approval does not count: {exc.message}") from exc
-        party = document["party"]
-        if document.get("job") != spec.digest:
-            raise ApprovalRefused(
-                f"{party}'s approval is of job {document.get('job')}, not of this spec "
-                f"({spec.digest})"
-            )
-        if party not in spec.owners:
-            raise ApprovalRefused(f"{party} approved, but owns no input of {spec.name}")
-        found[party] = dict(message)
+    """The approval of each owner of ``spec``'s inputs, by owner; ApprovalRefused for one
+    that does not count (:func:`check_approval`) or an owner who has not approved."""
+    found = {check_approval(spec, message, consortium): dict(message) for message in approvals}
     missing = [owner for owner in spec.owners if owner not in found]
     if missing:
         raise ApprovalRefused(f"{', '.join(missing)} has not approved job {spec.name}")

@@ -1,9 +1,11 @@
 """MPC mode: the two owners compute the job themselves, each on its own machine and data.
 
 Each owner runs a party of a SEMI2K computation (``trustroom.mpc``; the third process is the
-dealer, which sees no data) on its own table, after checking that the table and the script
-are the ones the spec names. The parties first align their records by private set
-intersection on the spec's ``join`` column, then run the provider's script::
+dealer, which sees no data) on its own table, after checking that the table and the program
+are the ones the spec names. The program is a folder (the spec names it by
+:func:`program_digest`) whose ``main.py`` may import the other modules beside it. The
+parties first align their records by private set intersection on the spec's ``join``
+column, then run the program's main::
 
     def main(ctx, ids, columns):   # ids: the shared ids, sorted (the same at both parties);
         ...                        # columns: this party's other columns, in that order, floats
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
+import rfc8785
 
 from trustroom.cleanroom._errors import CleanroomError
 from trustroom.cleanroom._spec import JobSpec
@@ -35,9 +38,21 @@ from trustroom.enclave import OutputUnreadable, open_output, seal_output
 from trustroom.ledger import MemberKey, digest_of
 from trustroom.mpc import Context, Job, SecretArray, run_job
 
-__all__ = ["open_shares", "run_mpc_party"]
+__all__ = ["ENTRY", "open_shares", "program_digest", "run_mpc_party"]
 
 _PARTIES = 2  # SEMI2K: the two owners; the dealer runs at rank 2
+ENTRY = "main.py"
+
+
+def program_digest(folder: Path) -> str:
+    """``sha256:<hex>`` of an MPC program folder: of the RFC 8785 JSON mapping each file's
+    path (relative, with /) to its SHA-256, so it changes with any byte of any file."""
+    files = {
+        path.relative_to(folder).as_posix(): digest_of(path.read_bytes())
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    return digest_of(rfc8785.dumps(files))
 
 
 def run_mpc_party(
@@ -45,23 +60,24 @@ def run_mpc_party(
     job: Job,
     rank: int,
     *,
-    script: Path,
+    program: Path,
     table: Path | None,
     members: Mapping[str, str],
     outputs: Path,
     key: Path | None = None,
 ) -> dict[tuple[str, str], str]:
-    """Run party ``rank`` of mpc job ``spec`` over the parties of ``job`` (rank ``i`` < 2 is
-    the spec's ``i``-th owner, with its own ``table``; rank 2 is the dealer, with none);
+    """Run party ``rank`` of mpc job ``spec``'s ``program`` (a folder) over the parties of
+    ``job`` (rank ``i`` < 2 is the spec's ``i``-th owner, with its own ``table``; rank 2 is
+    the dealer, with none);
     write each output share sealed to each recipient (``members``: name to public key) into
     ``outputs``; the digests of those envelopes, by (envelope name, recipient)."""
     if spec.mode != "mpc" or spec.join is None:
         raise CleanroomError(f"job {spec.name} is not an mpc job")
-    code = script.read_bytes()
-    if digest_of(code) != spec.program.script:
+    found = program_digest(program)
+    if found != spec.program.script:
         raise CleanroomError(
-            f"{script} is not the script the owners approved (its digest is "
-            f"{digest_of(code)}, the spec names {spec.program.script})"
+            f"{program} is not the program the owners approved (its digest is {found}, the "
+            f"spec names {spec.program.script})"
         )
     if rank == _PARTIES:
         run_job(lambda ctx: None, job, rank, key)  # the dealer runs no program
@@ -76,9 +92,9 @@ def run_mpc_party(
             f"{digest_of(data)}, the spec names {expected.digest})"
         )
     ids, columns = _columns(data, spec.join, table)
-    main = runpy.run_path(str(script), run_name="__cleanroom_party__").get("main")
+    main = runpy.run_path(str(program / ENTRY), run_name="__cleanroom_party__").get("main")
     if not callable(main):
-        raise CleanroomError(f"{script} defines no main(ctx, ids, columns)")
+        raise CleanroomError(f"{program / ENTRY} defines no main(ctx, ids, columns)")
     shares: dict[str, bytes] = run_job(_Party(spec, ids, columns, main), job, rank, key)
     outputs.mkdir(parents=True, exist_ok=True)
     digests: dict[tuple[str, str], str] = {}

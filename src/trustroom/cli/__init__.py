@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "main"]
 
-_AREAS = ("evidence", "tee", "ratls", "attestation", "kbs", "sealfs", "enclave", "mpc", "ledger")
+_AREAS = (
+    "evidence", "tee", "ratls", "attestation", "kbs", "sealfs", "enclave", "mpc", "ledger",
+    "cleanroom",
+)  # fmt: skip
 
 
 @functools.cache
