@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python examples/verify_evidence.py
+	$(BIN)/python examples/cleanroom_demo.py
 
 test: lint typecheck unit
 

@@ -178,8 +178,11 @@ def dataset(
 @app.command()
 def program(
     directory: Path = typer.Argument(..., file_okay=False, help="The program's folder."),
-    job: str = typer.Option(..., "--job", help="The job's name (outputs are bound to it)."),
-    command: str = typer.Option(..., "--command", help="What runs, e.g. 'python3 train.py'."),
+    mpc: bool = typer.Option(
+        False, "--mpc", help="An MPC program (main.py and its modules): print its digest only."
+    ),
+    job: str = typer.Option("", "--job", help="The job's name (outputs are bound to it)."),
+    command: str = typer.Option("", "--command", help="What runs, e.g. 'python3 train.py'."),
     trusted: list[str] = typer.Option(
         [], "--trusted", help="A file or folder the program needs (measured); repeat."
     ),
@@ -191,8 +194,17 @@ def program(
     ),
     ledger: str = _ledger_option(),
 ) -> None:
-    """Package a TEE job's program as an enclave image; print its measurement for the spec."""
+    """Package a TEE job's program as an enclave image and print its measurement, or print
+    an MPC program's digest (--mpc): what the job spec names the program by."""
     import shlex
+
+    if mpc:
+        from trustroom.cleanroom._mpc import program_digest
+
+        print(program_digest(directory))
+        return
+    if not job or not command:
+        raise typer.BadParameter("a TEE program needs --job and --command")
 
     from trustroom.cleanroom import Input, measurement_of, tee_program
     from trustroom.enclave._discover import needed_files
@@ -213,11 +225,14 @@ def program(
 
 
 def _program_files(program: str, needed_files: Any) -> list[str]:
-    """The program's binary and the libraries it loads, when it is a system program."""
+    """The program's binary and the libraries it loads, when it is a system program (looked
+    up where the enclave looks, not on this shell's PATH)."""
     import shutil
 
-    found = shutil.which(program)
-    return [found, *needed_files(found)] if found and program.count("/") == 0 else []
+    from trustroom.enclave._image import SEARCH_PATH
+
+    found = shutil.which(program, path=SEARCH_PATH) if "/" not in program else None
+    return [found, *needed_files(found)] if found else []
 
 
 @job_app.command("submit")
