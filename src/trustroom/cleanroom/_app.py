@@ -17,13 +17,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from trustroom._core.errors import TrustroomError
+from trustroom._core.web import json_object
 from trustroom.cleanroom._coordinator import Coordinator, JobNotFound
 from trustroom.cleanroom._errors import CleanroomError
 
@@ -39,19 +39,6 @@ def _problem(exc: TrustroomError) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type="application/problem+json")
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > _MAX_BODY:
-        raise CleanroomError(f"a request is at most {_MAX_BODY} bytes")
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise CleanroomError(f"the request is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise CleanroomError("the request is a JSON object")
-    return value
-
-
 def _bytes(value: Any, what: str) -> bytes:
     try:
         return base64.b64decode(value, validate=True)
@@ -65,7 +52,11 @@ def create_app(coordinator: Coordinator) -> Starlette:
     def route(path: str, work: Callable[[Request, dict[str, Any]], Any], method: str) -> Route:
         async def handler(request: Request) -> Response:
             try:
-                body = await _json(request) if method == "POST" else {}
+                body = (
+                    await json_object(request, limit=_MAX_BODY, error=CleanroomError)
+                    if method == "POST"
+                    else {}
+                )
                 result = await anyio.to_thread.run_sync(lambda: work(request, body))
             except TrustroomError as exc:
                 return _problem(exc)

@@ -151,6 +151,14 @@ class Coordinator:
         The last owner's approval logs the start and, for a TEE job, grants its keys."""
         spec = self.spec(job)
         party = check_approval(spec, message, self._consortium())
+        with self.store.transaction() as db:
+            seen = db.execute(
+                sa.select(approvals.c.party).where(
+                    approvals.c.job == job, approvals.c.party == party
+                )
+            ).first()
+        if seen is not None:  # refused before it reaches the log
+            raise CleanroomError(f"{party} approved job {spec.name} already")
         (index,) = self.ledger.submit([approval_record(spec, message)])
         self.store.insert(
             approvals,

@@ -24,13 +24,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio.to_thread
-import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from trustroom._core.errors import TrustroomError
+from trustroom._core.web import json_object
 from trustroom.ledger._errors import (
     EntryNotFound,
     GovernanceRefused,
@@ -192,16 +192,7 @@ async def _sign_checkpoints(ledger: Ledger, interval: float) -> None:
 
 
 async def _signed_message(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > _MAX_SUBMISSION:
-        raise SubmissionRefused(f"a message is at most {_MAX_SUBMISSION} bytes")
-    try:
-        message = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise SubmissionRefused(f"the message is not JSON: {exc}") from exc
-    if not isinstance(message, dict):
-        raise SubmissionRefused("a message is a signed JSON object")
-    return message
+    return await json_object(request, limit=_MAX_SUBMISSION, error=SubmissionRefused)
 
 
 def _hashes(ledger: Ledger, level: int, index: int, width: int) -> bytes:
