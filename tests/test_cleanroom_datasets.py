@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from trustroom.cleanroom import Dataset, DatasetInvalid, release_policy, seal_dataset
-from trustroom.cleanroom._datasets import DATA_FILE
 from trustroom.kbs._policy import check_policy, evaluate_policy, policy_data
 from trustroom.ledger import digest_of
 from trustroom.sealfs import Volume, VolumeKey, WrongKey
@@ -27,7 +26,7 @@ def test_a_dataset_is_sealed_under_a_fresh_key(tmp_path: Path) -> None:
     assert dataset.resource == "bank/dataset-key/customers"
     assert Dataset.from_dict(dataset.to_dict()) == dataset
     with Volume(tmp_path / "vol", VolumeKey.raw(key)) as volume:
-        assert volume.read_bytes(DATA_FILE) == TABLE
+        assert volume.read_bytes("/data.csv") == TABLE
     stored = b"".join(p.read_bytes() for p in (tmp_path / "vol").rglob("*") if p.is_file())
     assert b"c-001" not in stored and b"balance" not in stored
     with pytest.raises(WrongKey):
@@ -36,9 +35,32 @@ def test_a_dataset_is_sealed_under_a_fresh_key(tmp_path: Path) -> None:
     assert other != key
 
 
+def test_a_parquet_table_is_sealed_as_it_is(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.table({"id": ["c-001", "c-002"], "balance": [5200.5, 130.0]})
+    pq.write_table(table, tmp_path / "bank.parquet")
+    data = (tmp_path / "bank.parquet").read_bytes()
+    dataset, key = seal_dataset(tmp_path / "bank.parquet", tmp_path / "vol", owner="bank",
+                                name="accounts")  # fmt: skip
+    assert (dataset.columns, dataset.rows, dataset.format) == (("id", "balance"), 2, "parquet")
+    assert dataset.digest == digest_of(data) and dataset.file == "/data.parquet"
+    with Volume(tmp_path / "vol", VolumeKey.raw(key)) as volume:
+        assert volume.read_bytes("/data.parquet") == data
+    (tmp_path / "broken.parquet").write_bytes(data[:-20])
+    with pytest.raises(DatasetInvalid, match="not a Parquet file"):
+        seal_dataset(tmp_path / "broken.parquet", tmp_path / "v2", owner="bank", name="x")
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
-    [(b"", "no header"), (b"id,,x\n1,2,3\n", "no header"), (b"\xff\xfe", "not a CSV")],
+    [
+        (b"", "no header"),
+        (b"id,,x\n1,2,3\n", "no header"),
+        (b"\xff\xfe", "not a CSV"),
+        (b"id,x\n1,2\n3\n", "line 3: 1 fields, not 2"),
+        (b"id,id\n1,2\n", "names a column twice"),
+    ],
 )
 def test_what_is_not_a_table_is_refused(tmp_path: Path, content: bytes, message: str) -> None:
     source = tmp_path / "t.csv"
@@ -50,7 +72,12 @@ def test_what_is_not_a_table_is_refused(tmp_path: Path, content: bytes, message:
 
 def test_a_registration_that_does_not_check_is_refused() -> None:
     good = Dataset("t", "bank", digest_of(b""), ("id",), 0).to_dict()
-    for broken in ({**good, "rows": -1}, {**good, "columns": "id"}, {"name": "t"}):
+    for broken in (
+        {**good, "rows": -1},
+        {**good, "columns": "id"},
+        {**good, "format": "xlsx"},
+        {"name": "t"},
+    ):
         with pytest.raises(DatasetInvalid):
             Dataset.from_dict(broken)
 

@@ -11,7 +11,7 @@ import pytest
 from test_cleanroom_parts import keys
 
 from trustroom.cleanroom import CleanroomError, JobSpec
-from trustroom.cleanroom._mpc import open_shares, program_digest, run_mpc_party
+from trustroom.cleanroom._mpc import _columns, open_shares, program_digest, run_mpc_party
 from trustroom.enclave import OutputUnreadable
 from trustroom.ledger import digest_of
 from trustroom.mpc import Job
@@ -123,3 +123,19 @@ def test_a_changed_script_or_table_is_refused_before_anything_runs(tmp_path: Pat
     with pytest.raises(CleanroomError, match="is not dataset accounts as approved"):
         run_mpc_party(spec, Job("semi2k", ()), 0, program=program, table=bank, members={},
                       outputs=tmp_path)  # fmt: skip
+
+
+def test_a_parquet_table_is_read_as_its_csv_twin(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    pq.write_table(
+        pa.table({"id": ["c1", "c2", "c3", "c4"], "balance": [2.5, 3.0, 5.0, 7.0]}),
+        tmp_path / "bank.parquet",
+    )
+    parquet = _columns((tmp_path / "bank.parquet").read_bytes(), "id", tmp_path / "bank.parquet")
+    csv = _columns(BANK, "id", tmp_path / "bank.csv")
+    assert parquet[0] == csv[0] == ["c1", "c2", "c3", "c4"]
+    assert list(parquet[1]) == ["balance"] and list(parquet[1]["balance"]) == [2.5, 3, 5, 7]
+    assert list(csv[1]["balance"]) == list(parquet[1]["balance"])
+    with pytest.raises(CleanroomError, match="no column 'customer'"):
+        _columns(BANK, "customer", tmp_path / "bank.csv")

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import csv
-import io
 import runpy
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -32,6 +30,7 @@ import numpy.typing as npt
 import orjson
 import rfc8785
 
+from trustroom.cleanroom._datasets import read_columns
 from trustroom.cleanroom._errors import CleanroomError
 from trustroom.cleanroom._spec import JobSpec
 from trustroom.enclave import OutputUnreadable, open_output, seal_output
@@ -153,19 +152,19 @@ def _share(ctx: Context, value: Any) -> bytes:
 def _columns(
     data: bytes, join: str, table: Path
 ) -> tuple[list[str], dict[str, npt.NDArray[np.float64]]]:
-    """The join column's values and every other column as floats."""
-    rows = list(csv.DictReader(io.StringIO(data.decode())))
-    if not rows or join not in rows[0]:
+    """The join column's values (as text) and every other column as floats."""
+    form = "parquet" if table.suffix.lower() == ".parquet" else "csv"
+    columns = read_columns(data, form, str(table))
+    if join not in columns:
         raise CleanroomError(f"{table} has no column {join!r} to join on")
-    columns: dict[str, npt.NDArray[np.float64]] = {}
-    for name in rows[0]:
-        if name == join:
-            continue
+    ids = [str(value) for value in columns.pop(join)]
+    numbers: dict[str, npt.NDArray[np.float64]] = {}
+    for name, values in columns.items():
         try:
-            columns[name] = np.array([float(row[name]) for row in rows])
+            numbers[name] = np.array([float(value) for value in values])
         except (TypeError, ValueError) as exc:
             raise CleanroomError(f"{table}: column {name!r} is not numeric: {exc}") from exc
-    return [row[join] for row in rows], columns
+    return ids, numbers
 
 
 def open_shares(
