@@ -173,11 +173,14 @@ class Coordinator:
             db.execute(jobs.update().where(jobs.c.id == job).values(status=_APPROVED))
         self.ledger.submit([start_record(spec)])
         if spec.mode == "tee":
-            self._grant_keys()
+            policy = self._grant_keys()
+            with self.store.transaction() as db:
+                db.execute(jobs.update().where(jobs.c.id == job).values(policy=policy))
         return _APPROVED
 
-    def _grant_keys(self) -> None:
-        """Rewrite the broker's release policy from the TEE jobs approved and not done."""
+    def _grant_keys(self) -> str:
+        """Rewrite the broker's release policy from the TEE jobs approved and not done; the
+        digest of the policy installed."""
         if self.kbs is None:
             raise CleanroomError(
                 "this coordinator administers no key broker, so TEE jobs cannot get keys",
@@ -194,13 +197,15 @@ class Coordinator:
         for spec in specs:
             for resource, measurements in grants(spec).items():
                 allowed.setdefault(resource, []).extend(measurements)
-        self.kbs.set_policy(release_policy(allowed, allow_sim=self.allow_sim))
+        policy = release_policy(allowed, allow_sim=self.allow_sim)
+        self.kbs.set_policy(policy)
         tees = ["sgx", "sim"] if self.allow_sim else ["sgx"]
         for spec in specs:
             measurement = (spec.program.measurement or "").removeprefix("sha256:")
             self.kbs.set_reference_values(
                 {"name": spec.name, "tee": tees, "measurements": {"mrenclave": [measurement]}}
             )
+        return digest_of(policy.encode())
 
     def job(self, job: str) -> dict[str, Any]:
         """A job's spec, state, approvals so far, error or result."""
@@ -326,11 +331,12 @@ class Coordinator:
             (r.file.removesuffix(f".{r.recipient}.sealed"), r.recipient): digest_of(r.envelope)
             for r in sent
         }
+        with self.store.transaction() as db:
+            installed = self._row(db, job).policy
+        # A TEE job's policy is the broker's release policy it ran under; an mpc job's is the
+        # approved spec itself (the parties enforce it).
         record = result_record(
-            spec,
-            outputs=digests,
-            policy=spec.digest,
-            attestation=attestation,
+            spec, outputs=digests, policy=installed or spec.digest, attestation=attestation
         )
         (index,) = self.ledger.submit([record])
         receipt = self.ledger.receipt(index).to_text()

@@ -40,6 +40,8 @@ jobs = sa.Table(
     sa.Column("program", sa.LargeBinary, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("claimed_by", sa.String(128)),
+    # The digest of the key broker's release policy installed when the job was approved.
+    sa.Column("policy", sa.String(80)),
     sa.Column("result", sa.JSON),
     sa.Column("receipt", sa.Text),
     sa.Column("error", sa.Text),
