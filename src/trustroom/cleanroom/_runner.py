@@ -12,6 +12,7 @@ import base64
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from trustroom._core.errors import TrustroomError
@@ -28,13 +29,21 @@ __all__ = ["run_party", "work_once"]
 
 
 def work_once(
-    coordinator: CoordinatorClient, ledger: LedgerClient, *, kbs: str, workdir: Path, name: str
+    coordinator: CoordinatorClient,
+    ledger: LedgerClient,
+    *,
+    kbs: str,
+    workdir: Path,
+    name: str,
+    on_step: Callable[[str], None] = lambda step: None,
 ) -> str | None:
     """Claim the next approved TEE job and run it; its id, or None when none is waiting. A
-    job that fails is reported to the coordinator (and the error raised)."""
+    job that fails is reported to the coordinator (and the error raised); ``on_step`` hears
+    each step as it starts."""
     job = coordinator.claim(name)
     if job is None:
         return None
+    on_step(f"unpacking job {job['spec']['name']}")
     folder = Path(tempfile.mkdtemp(prefix="job-", dir=workdir))
     try:
         spec = JobSpec.from_dict(job["spec"])
@@ -44,6 +53,7 @@ def work_once(
             for dataset, volume in job["volumes"].items()
         }
         outputs = folder / "outputs"
+        on_step(f"running {job['spec']['name']} in the enclave")
         ran = run_tee_job(
             spec, job["approvals"], ledger.consortium(), program=program, volumes=volumes,
             kbs=kbs, outputs=outputs,
@@ -55,6 +65,7 @@ def work_once(
             )
             for output, recipient in ran.outputs
         }
+        on_step("sending the sealed outputs")
         coordinator.result(job["id"], envelopes, ran.attestation)
     except TrustroomError as exc:
         coordinator.failure(job["id"], exc.message)
@@ -72,9 +83,12 @@ def run_party(
     *,
     table: Path | None,
     host: str = "127.0.0.1",
+    on_step: Callable[[str], None] = lambda step: None,
 ) -> None:
     """Run party ``rank`` of mpc job ``job`` (0 and 1: the spec's owners, each with its own
-    ``table``; 2: the dealer), with a fresh certificate the others pin for this job."""
+    ``table``; 2: the dealer), with a fresh certificate the others pin for this job;
+    ``on_step`` hears each step as it starts."""
+    on_step("joining the job")
     found = coordinator.job(job)
     spec = JobSpec.from_dict(found["spec"])
     certificate, key = new_identity(f"{spec.name} party {rank}", days=1)
@@ -82,6 +96,7 @@ def run_party(
         probe.bind((host, 0))
         port = int(probe.getsockname()[1])
     coordinator.join(job, rank, host, port, certificate.decode())
+    on_step("waiting for the other parties")
     listed = coordinator.parties(job)
     parties = tuple(Party(p["host"], int(p["port"]), p["certificate"].encode()) for p in listed)
     if parties[rank].certificate != certificate:
@@ -93,6 +108,7 @@ def run_party(
         keys = tuple(folder / "party.key" if r == rank else None for r in range(len(parties)))
         mpc_job = Job("semi2k", parties, timeout=300, connect_timeout=120, keys=keys)
         members = ledger.consortium().members
+        on_step("private set intersection, then the program on secret shares")
         digests = run_mpc_party(
             spec, mpc_job, rank, program=program, table=table, members=members,
             outputs=folder / "outputs",
@@ -106,6 +122,7 @@ def run_party(
             )
             for name, recipient in digests
         }
+    on_step("sending the sealed shares")
     # Who took part: the certificates every party pinned for this job.
     taking_part = digest_of(b"".join(sorted(p.certificate for p in parties)))
     coordinator.result(job, envelopes, taking_part, party=rank)

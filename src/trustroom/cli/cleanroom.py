@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +65,35 @@ def _client(url: str) -> CoordinatorClient:
     from trustroom.cleanroom._client import CoordinatorClient
 
     return CoordinatorClient(url)
+
+
+@contextmanager
+def _steps() -> Iterator[Callable[[str], None]]:
+    """A progress display of a job's steps, each with its elapsed time, shown from the first
+    step on; the callable that starts the next step."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(finished_text="✔"), TextColumn("{task.description}"),
+               TimeElapsedColumn())  # fmt: skip
+    progress = Progress(*columns, console=console)
+    current: list[Any] = []
+
+    def finish_current() -> None:
+        if current:
+            progress.update(current[0], completed=1, total=1)
+
+    def start(step: str) -> None:
+        if not current:
+            progress.start()
+        finish_current()
+        current[:] = [progress.add_task(step, total=None)]
+
+    try:
+        yield start
+        finish_current()
+    finally:
+        if current:
+            progress.stop()
 
 
 def _ledger(url: str, member: MemberKey | None = None) -> LedgerClient:
@@ -126,7 +157,10 @@ def worker(
     with _client(coordinator_url) as client, _ledger(ledger) as log:
         while True:
             try:
-                done = work_once(client, log, kbs=kbs, workdir=workdir, name=name)
+                with _steps() as on_step:
+                    done = work_once(
+                        client, log, kbs=kbs, workdir=workdir, name=name, on_step=on_step
+                    )
             except TrustroomError as exc:
                 console.print(f"[red]job failed[/]: {exc.message}")
                 done = "failed"
@@ -305,13 +339,9 @@ def run(
     """Run your party of an mpc job on your own table (or the dealer, rank 2)."""
     from trustroom.cleanroom._runner import run_party
 
-    with (
-        _client(coordinator_url) as client,
-        _ledger(ledger) as log,
-        console.status(f"party {rank} of job {job[:16]}…: PSI, then the script"),
-    ):
-        run_party(client, log, job, rank, table=table)
-    console.print(f"party {rank} done")
+    with _client(coordinator_url) as client, _ledger(ledger) as log, _steps() as on_step:
+        run_party(client, log, job, rank, table=table, on_step=on_step)
+    console.print(f"party {rank} of job {job} done")
 
 
 @app.command()
