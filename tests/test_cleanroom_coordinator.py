@@ -1,19 +1,27 @@
 """The coordinator against a real ledger server: it takes only what consortium members signed,
 only specs whose inputs are registered as named, only owners' approvals, each once, and logs
-each approval and the start."""
+each approval and the start; over HTTP, any request gets an answer or a problem."""
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import httpx
 import pytest
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kbs_server import free_port
 from ledger_server import serving
 
 from trustroom.cleanroom import CleanroomError, JobSpec, approve, seal_dataset
+from trustroom.cleanroom._app import create_app
 from trustroom.cleanroom._archive import pack
 from trustroom.cleanroom._coordinator import Coordinator, JobNotFound
 from trustroom.cleanroom._mpc import program_digest
@@ -176,3 +184,57 @@ def test_two_replicas_on_postgresql_share_jobs_and_hand_each_out_once(
     assert sum(claim is not None for claim in claims) == 1
     for replica in replicas:
         replica.store.engine.dispose()
+
+
+@pytest.fixture
+def served(world: World) -> Iterator[httpx.Client]:
+    """The coordinator's HTTP face on a loopback port (uvicorn in a thread)."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(world.coordinator), port=free_port(), log_level="error")
+    )
+    thread = threading.Thread(target=server.run)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.config.port}") as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+# The fields the routes read: every one present, with values of any shape, so that each
+# route's checks of each field are reached.
+NAMES = ["message", "volume", "program", "worker", "rank", "host", "port", "certificate",
+         "envelopes", "attestation", "party", "error"]  # fmt: skip
+VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.just("AAAA"),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from([*NAMES, "recipient", "envelope", "document"]), inner)
+    ),
+    max_leaves=10,
+)
+BODIES = st.one_of(
+    st.binary(max_size=40),
+    VALUES.map(lambda value: json.dumps(value).encode()),
+    st.fixed_dictionaries({name: VALUES for name in NAMES}).map(lambda d: json.dumps(d).encode()),
+)
+ROUTES = ["/datasets", "/jobs", f"/jobs/sha256:{'0' * 64}/approvals", "/claims",
+          f"/jobs/sha256:{'0' * 64}/parties", f"/jobs/sha256:{'0' * 64}/result",
+          f"/jobs/sha256:{'0' * 64}/failure"]  # fmt: skip
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=BODIES, route=st.sampled_from(ROUTES))
+def test_any_request_gets_an_answer_or_a_problem_never_a_crash(
+    served: httpx.Client, body: bytes, route: str
+) -> None:
+    answer = served.post(route, content=body)
+    assert answer.status_code in (200, 400, 404), answer.text
+    if answer.status_code != 200:
+        problem = answer.json()
+        assert problem["code"].startswith("cleanroom_") and problem["hint"]

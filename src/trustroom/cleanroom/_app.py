@@ -97,16 +97,23 @@ def create_app(coordinator: Coordinator) -> Starlette:
         return {"parties": coordinator.mpc_parties(job_id(request))}
 
     def result(request: Request, body: dict[str, Any]) -> Any:
+        sent, party = body.get("envelopes"), body.get("party")
+        if not isinstance(sent, dict) or not all(
+            isinstance(item, dict) and isinstance(item.get("recipient"), str)
+            for item in sent.values()
+        ):
+            raise CleanroomError("envelopes: {file: {recipient, envelope (base64)}}")
+        if party is not None and (isinstance(party, bool) or not isinstance(party, int)):
+            raise CleanroomError("party is the rank of the mpc party sending its shares")
         envelopes = {
-            str(file): (str(item["recipient"]), _bytes(item["envelope"], file))
-            for file, item in dict(body.get("envelopes", {})).items()
+            str(file): (item["recipient"], _bytes(item.get("envelope"), file))
+            for file, item in sent.items()
         }
-        party = body.get("party")
         status = coordinator.finish(
             job_id(request),
             envelopes=envelopes,
             attestation=str(body.get("attestation", "")),
-            party=int(party) if party is not None else None,
+            party=party,
         )
         return {"status": status}
 
