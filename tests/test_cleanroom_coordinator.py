@@ -238,3 +238,27 @@ def test_any_request_gets_an_answer_or_a_problem_never_a_crash(
     if answer.status_code != 200:
         problem = answer.json()
         assert problem["code"].startswith("cleanroom_") and problem["hint"]
+
+
+def test_only_a_running_job_takes_results_and_only_its_outputs(world: World) -> None:
+    accounts = register(world, "bank", "accounts")
+    spec = spec_of(world, accounts, register(world, "retailer", "baskets"))
+    submit(world, spec)
+    envelope = {"total.share0.algo.sealed": ("algo", b"sealed")}
+    with pytest.raises(CleanroomError, match="is pending: it takes no results"):
+        world.coordinator.finish(spec.digest, envelopes=envelope, attestation="", party=0)
+    now = int(time.time())
+    for owner in ("bank", "retailer"):
+        world.coordinator.approve(spec.digest, approve(world.keys[owner], spec, at=now))
+    world.coordinator.join_mpc(spec.digest, 0, "127.0.0.1", 1, "certificate")
+    for wrong in (
+        {},
+        {"total.share0.bank.sealed": ("bank", b"x")},
+        {**envelope, "x": ("algo", b"")},
+    ):
+        with pytest.raises(CleanroomError, match="takes exactly its outputs"):
+            world.coordinator.finish(spec.digest, envelopes=wrong, attestation="", party=0)
+    assert (
+        world.coordinator.finish(spec.digest, envelopes=envelope, attestation="", party=0)
+        == "running"
+    )

@@ -300,8 +300,21 @@ class Coordinator:
         """Take what ran the job sent back: the sealed outputs (file name to recipient and
         envelope) and the digest of the attestation result (a TEE job) or of the parties'
         certificates (mpc); with every part in, log the result and keep its receipt. The
-        job's state after it."""
-        spec = self.spec(job)
+        job's state after it. Only a running job takes results, and only for the outputs and
+        recipients its spec names."""
+        with self.store.transaction() as db:
+            row = self._row(db, job)
+        if row.status != _RUNNING:
+            raise CleanroomError(f"job {row.name} is {row.status}: it takes no results")
+        spec = JobSpec.from_dict(row.submission["document"]["spec"])
+        suffix = "" if party is None else f".share{party}"
+        expected = {f"{o.name}{suffix}.{r}.sealed": r for o in spec.outputs for r in o.recipients}
+        given = {file: recipient for file, (recipient, _) in envelopes.items()}
+        if given != expected:
+            raise CleanroomError(
+                f"job {spec.name} takes exactly its outputs for their recipients: "
+                f"{', '.join(sorted(expected))}; sent: {', '.join(sorted(given)) or 'none'}"
+            )
         for file, (recipient, envelope) in envelopes.items():
             self.store.insert(
                 outputs,
