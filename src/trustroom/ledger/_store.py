@@ -184,21 +184,20 @@ class TileBatch:
     def store(self, level: int, first: int, hashes: Sequence[bytes]) -> None:
         """Put a run of node hashes of ``level`` from index ``first`` into their tiles, a
         slice of each tile the run crosses (a CompactRange store)."""
-        tile_level, within = divmod(level, TILE_HEIGHT)
-        shift = TILE_HEIGHT - within
-        row_start = 2 * TILE_WIDTH - (2 * TILE_WIDTH >> within)
+        per_tile = TILE_WIDTH >> (level % TILE_HEIGHT)  # nodes of this level in one tile
         done = 0
         while done < len(hashes):
-            index = first + done
-            key = (tile_level, index >> shift)
-            offset = index & ((1 << shift) - 1)
-            count = min((1 << shift) - offset, len(hashes) - done)
+            tile_level, tile_index, position = tile_of(level, first + done)
+            key = (tile_level, tile_index)
+            offset = (first + done) % per_tile
+            count = min(per_tile - offset, len(hashes) - done)
             nodes = self.tiles.get(key)
             if nodes is None:
                 nodes = self.tiles[key] = self._read(key)
-            at = (row_start + offset) * _HASH
-            nodes[at : at + count * _HASH] = b"".join(hashes[done : done + count])
-            if not within:
+            nodes[position * _HASH : (position + count) * _HASH] = b"".join(
+                hashes[done : done + count]
+            )
+            if per_tile == TILE_WIDTH:  # the tile's bottom row: its width grows
                 self.widths[key] = offset + count
             done += count
 
