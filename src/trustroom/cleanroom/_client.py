@@ -85,6 +85,10 @@ class CoordinatorClient:
     def job(self, job: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/jobs/{job}"))
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """Every job's id, name, mode and state."""
+        return list(self._call("GET", "/jobs")["jobs"])
+
     def wait(self, job: str, states: tuple[str, ...], timeout: float = 300) -> dict[str, Any]:
         """The job once it reaches one of ``states`` (CleanroomError if it fails first)."""
         deadline = time.monotonic() + timeout

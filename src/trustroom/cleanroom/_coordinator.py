@@ -33,6 +33,7 @@ from trustroom.cleanroom._records import approval_record, result_record, start_r
 from trustroom.cleanroom._spec import JobSpec
 from trustroom.cleanroom._store import CoordinatorStore, approvals, datasets, jobs, outputs, parties
 from trustroom.cleanroom._tee import grants
+from trustroom.enclave._outputs import envelope_name
 from trustroom.kbs import KbsAdmin
 from trustroom.ledger import Consortium, GovernanceRefused, LedgerClient, digest_of
 
@@ -174,6 +175,7 @@ class Coordinator:
         self.ledger.submit([start_record(spec)])
         if spec.mode == "tee":
             policy = self._grant_keys()
+            self._set_reference_values(spec)
             with self.store.transaction() as db:
                 db.execute(jobs.update().where(jobs.c.id == job).values(policy=policy))
         return _APPROVED
@@ -199,13 +201,16 @@ class Coordinator:
                 allowed.setdefault(resource, []).extend(measurements)
         policy = release_policy(allowed, allow_sim=self.allow_sim)
         self.kbs.set_policy(policy)
-        tees = ["sgx", "sim"] if self.allow_sim else ["sgx"]
-        for spec in specs:
-            measurement = (spec.program.measurement or "").removeprefix("sha256:")
-            self.kbs.set_reference_values(
-                {"name": spec.name, "tee": tees, "measurements": {"mrenclave": [measurement]}}
-            )
         return digest_of(policy.encode())
+
+    def _set_reference_values(self, spec: JobSpec) -> None:
+        """The broker's reference values for an approved TEE job's program, set once."""
+        assert self.kbs is not None  # _grant_keys, called first, refuses to run without one
+        tees = ["sgx", "sim"] if self.allow_sim else ["sgx"]
+        measurement = (spec.program.measurement or "").removeprefix("sha256:")
+        self.kbs.set_reference_values(
+            {"name": spec.name, "tee": tees, "measurements": {"mrenclave": [measurement]}}
+        )
 
     def job(self, job: str) -> dict[str, Any]:
         """A job's spec, state, approvals so far, error or result."""
@@ -308,9 +313,13 @@ class Coordinator:
             raise CleanroomError(f"job {row.name} is {row.status}: it takes no results")
         spec = JobSpec.from_dict(row.submission["document"]["spec"])
         suffix = "" if party is None else f".share{party}"
-        expected = {f"{o.name}{suffix}.{r}.sealed": r for o in spec.outputs for r in o.recipients}
+        expected = {
+            envelope_name(f"{o.name}{suffix}", r): (f"{o.name}{suffix}", r)
+            for o in spec.outputs
+            for r in o.recipients
+        }
         given = {file: recipient for file, (recipient, _) in envelopes.items()}
-        if given != expected:
+        if given != {file: recipient for file, (_, recipient) in expected.items()}:
             raise CleanroomError(
                 f"job {spec.name} takes exactly its outputs for their recipients: "
                 f"{', '.join(sorted(expected))}; sent: {', '.join(sorted(given)) or 'none'}"
@@ -318,9 +327,10 @@ class Coordinator:
         for file, (recipient, envelope) in envelopes.items():
             self.store.insert(
                 outputs,
-                {"job": job, "file": file, "recipient": recipient, "envelope": envelope},
+                {"job": job, "file": file, "output": expected[file][0], "recipient": recipient,
+                 "envelope": envelope},
                 f"output {file} of job {spec.name} was sent already",
-            )
+            )  # fmt: skip
         with self.store.transaction() as db:
             if party is not None:
                 db.execute(
@@ -336,20 +346,15 @@ class Coordinator:
                 if len(done) < _MPC_PROCESSES - 1:  # the dealer sends nothing
                     return _RUNNING
             sent = db.execute(
-                sa.select(outputs.c.file, outputs.c.recipient, outputs.c.envelope).where(
+                sa.select(outputs.c.output, outputs.c.recipient, outputs.c.envelope).where(
                     outputs.c.job == job
                 )
             ).all()
-        digests = {
-            (r.file.removesuffix(f".{r.recipient}.sealed"), r.recipient): digest_of(r.envelope)
-            for r in sent
-        }
-        with self.store.transaction() as db:
-            installed = self._row(db, job).policy
+        digests = {(r.output, r.recipient): digest_of(r.envelope) for r in sent}
         # A TEE job's policy is the broker's release policy it ran under; an mpc job's is the
         # approved spec itself (the parties enforce it).
         record = result_record(
-            spec, outputs=digests, policy=installed or spec.digest, attestation=attestation
+            spec, outputs=digests, policy=row.policy or spec.digest, attestation=attestation
         )
         (index,) = self.ledger.submit([record])
         receipt = self.ledger.receipt(index).to_text()

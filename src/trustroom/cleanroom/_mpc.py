@@ -34,6 +34,7 @@ from trustroom.cleanroom._datasets import read_columns
 from trustroom.cleanroom._errors import CleanroomError
 from trustroom.cleanroom._spec import JobSpec
 from trustroom.enclave import OutputUnreadable, open_output, seal_output
+from trustroom.enclave._outputs import envelope_name
 from trustroom.ledger import MemberKey, digest_of
 from trustroom.mpc import Context, Job, SecretArray, run_job
 
@@ -104,7 +105,7 @@ def run_mpc_party(
                 shares[output.name], context=spec.name, output=name, recipient=recipient,
                 recipient_key=members[recipient],
             )  # fmt: skip
-            (outputs / f"{name}.{recipient}.sealed").write_bytes(envelope)
+            (outputs / envelope_name(name, recipient)).write_bytes(envelope)
             digests[name, recipient] = digest_of(envelope)
     return digests
 

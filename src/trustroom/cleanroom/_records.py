@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from trustroom.cleanroom._errors import CleanroomError
 from trustroom.cleanroom._spec import JobSpec
 from trustroom.ledger import (
@@ -106,4 +104,4 @@ def check_result(
         raise ResultInvalid(
             f"the job's result does not list this envelope ({digest}) for {recipient}"
         )
-    return orjson.loads(record.canonical())  # type: ignore[no-any-return]
+    return record.to_dict()

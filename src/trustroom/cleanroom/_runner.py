@@ -12,7 +12,7 @@ import base64
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from trustroom._core.errors import TrustroomError
@@ -21,6 +21,7 @@ from trustroom.cleanroom._client import CoordinatorClient
 from trustroom.cleanroom._mpc import run_mpc_party
 from trustroom.cleanroom._spec import JobSpec
 from trustroom.cleanroom._tee import run_tee_job
+from trustroom.enclave._outputs import envelope_name
 from trustroom.ledger import LedgerClient, digest_of
 from trustroom.mpc import Job
 from trustroom.mpc._tcp import Party, new_identity
@@ -58,13 +59,7 @@ def work_once(
             spec, job["approvals"], ledger.consortium(), program=program, volumes=volumes,
             kbs=kbs, outputs=outputs,
         )  # fmt: skip
-        envelopes = {
-            f"{output}.{recipient}.sealed": (
-                recipient,
-                (outputs / f"{output}.{recipient}.sealed").read_bytes(),
-            )
-            for output, recipient in ran.outputs
-        }
+        envelopes = _envelopes(outputs, ran.outputs)
         on_step("sending the sealed outputs")
         coordinator.result(job["id"], envelopes, ran.attestation)
     except TrustroomError as exc:
@@ -115,14 +110,20 @@ def run_party(
         )  # fmt: skip
         if rank == 2:
             return
-        envelopes = {
-            f"{name}.{recipient}.sealed": (
-                recipient,
-                (folder / "outputs" / f"{name}.{recipient}.sealed").read_bytes(),
-            )
-            for name, recipient in digests
-        }
+        envelopes = _envelopes(folder / "outputs", digests)
     on_step("sending the sealed shares")
     # Who took part: the certificates every party pinned for this job.
     taking_part = digest_of(b"".join(sorted(p.certificate for p in parties)))
     coordinator.result(job, envelopes, taking_part, party=rank)
+
+
+def _envelopes(folder: Path, sealed: Iterable[tuple[str, str]]) -> dict[str, tuple[str, bytes]]:
+    """The envelopes in ``folder`` of each (output, recipient), by file name, with their
+    recipient: what the coordinator takes."""
+    return {
+        envelope_name(output, recipient): (
+            recipient,
+            (folder / envelope_name(output, recipient)).read_bytes(),
+        )
+        for output, recipient in sealed
+    }

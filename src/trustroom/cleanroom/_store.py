@@ -69,6 +69,7 @@ outputs = sa.Table(
     _metadata,
     sa.Column("job", sa.String(80), primary_key=True),
     sa.Column("file", sa.String(300), primary_key=True),
+    sa.Column("output", sa.String(300), nullable=False),  # as the result record names it
     sa.Column("recipient", sa.String(128), nullable=False),
     sa.Column("envelope", sa.LargeBinary, nullable=False),
 )

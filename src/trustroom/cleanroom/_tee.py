@@ -27,6 +27,7 @@ from trustroom.cleanroom._approval import check_approvals
 from trustroom.cleanroom._errors import CleanroomError
 from trustroom.cleanroom._spec import Input, JobSpec
 from trustroom.enclave import EnclaveError, Image, build, verified_image
+from trustroom.enclave._outputs import envelope_name
 from trustroom.enclave._run import OUTPUTS_INDEX, run
 from trustroom.kbs import KbsError
 from trustroom.ledger import Consortium
@@ -140,7 +141,7 @@ def run_tee_job(
     found: dict[tuple[str, str], str] = {}
     for output in spec.outputs:
         for recipient in output.recipients:
-            digest = index["envelopes"].get(f"{output.name}.{recipient}.sealed")
+            digest = index["envelopes"].get(envelope_name(output.name, recipient))
             if digest is None:
                 raise CleanroomError(f"the program wrote no output {output.name}")
             found[output.name, recipient] = digest

@@ -307,7 +307,7 @@ def job_show(
 def job_list(coordinator_url: str = _coordinator_option()) -> None:
     """List the jobs and their states."""
     with _client(coordinator_url) as client:
-        for found in client._call("GET", "/jobs")["jobs"]:
+        for found in client.jobs():
             console.print(f"{found['id']}  {found['status']:8}  {found['mode']}  {found['name']}")
 
 
