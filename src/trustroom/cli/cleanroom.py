@@ -154,6 +154,10 @@ def worker(
     from trustroom.cleanroom._runner import work_once
 
     workdir.mkdir(parents=True, exist_ok=True)
+    console.print(
+        "[bold yellow]SIMULATED TEE[/]: this worker runs jobs with the sim runner, which "
+        "protects nothing against this host."
+    )
     with _client(coordinator_url) as client, _ledger(ledger) as log:
         while True:
             try:
