@@ -255,8 +255,10 @@ class Demo:
             f"  model.json: accuracy {trained['accuracy']:.3f}, AUC {trained['auc']:.3f} on "
             f"{trained['test_rows']} held-back customers"
         )
+        opened = json.loads(answer.stdout)
         claim("the provider opened its output, and its receipt verified offline",
-              json.loads(answer.stdout)["receipt"] == "valid")  # fmt: skip
+              opened["receipt"] == "valid")  # fmt: skip
+        claim("the receipt says the enclave was the simulated TEE", opened["simulated"] is True)
         trustroom("cleanroom", "result", job, "--key", "retailer/retailer.key",
                   "--log-key", "log.pub", "--out", "retailer/tee-result", who="retailer",
                   check=False)  # fmt: skip

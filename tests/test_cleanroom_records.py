@@ -49,6 +49,7 @@ def logged_job(tmp_path: Path) -> tuple[Ledger, JobSpec, bytes, str]:
         },
         policy=digest_of(b"policy"),
         attestation=digest_of(b"token"),
+        tee="sim",
     )
     indices = ledger.append([*approvals, start_record(spec), result])
     ledger.checkpoint()
@@ -60,6 +61,7 @@ def test_a_recipient_checks_its_output_against_the_receipt(tmp_path: Path) -> No
     key = ledger.verifier.vkey
     record = check_result(envelope, receipt, key, job=spec.digest, recipient="bank")
     assert record["kind"] == "job-result" and record["job"] == "churn-risk"
+    assert record["tee"] == "sim"  # a simulated run says so in its receipt
     assert record["program"] == {"provider": "algo", "measurement": spec.program.measurement}
     assert [i["digest"] for i in record["inputs"]] == [i.digest for i in spec.inputs]
     kinds = [ledger.record(i).kind for i in range(1, ledger.size)]

@@ -119,7 +119,7 @@ def test_the_approved_program_runs_and_only_recipients_read_its_output(world: Wo
         name, data = open_output(envelope, keys()[recipient], job="joint-report")
         assert (name, json.loads(data)) == ("report.json", {"customers": 2, "total": 60.0})
         assert result.outputs["report.json", recipient].startswith("sha256:")
-    assert result.attestation.startswith("sha256:")
+    assert result.attestation.startswith("sha256:") and result.tee == "sim"
     assert not (outputs / "report.json").exists()
 
 

@@ -105,6 +105,9 @@ def create_app(coordinator: Coordinator) -> Starlette:
             raise CleanroomError("envelopes: {file: {recipient, envelope (base64)}}")
         if party is not None and (isinstance(party, bool) or not isinstance(party, int)):
             raise CleanroomError("party is the rank of the mpc party sending its shares")
+        tee = body.get("tee")
+        if tee is not None and not isinstance(tee, str):
+            raise CleanroomError("tee names the TEE a job ran in")
         envelopes = {
             str(file): (item["recipient"], _bytes(item.get("envelope"), file))
             for file, item in sent.items()
@@ -114,6 +117,7 @@ def create_app(coordinator: Coordinator) -> Starlette:
             envelopes=envelopes,
             attestation=str(body.get("attestation", "")),
             party=party,
+            tee=tee,
         )
         return {"status": status}
 

@@ -127,6 +127,7 @@ class CoordinatorClient:
         envelopes: Mapping[str, tuple[str, bytes]],
         attestation: str,
         party: int | None = None,
+        tee: str | None = None,
     ) -> str:
         body = {
             "envelopes": {
@@ -134,6 +135,7 @@ class CoordinatorClient:
             },
             "attestation": attestation,
             "party": party,
+            "tee": tee,
         }
         return str(self._call("POST", f"/jobs/{job}/result", body)["status"])
 

@@ -301,6 +301,7 @@ class Coordinator:
         envelopes: Mapping[str, tuple[str, bytes]],
         attestation: str,
         party: int | None = None,
+        tee: str | None = None,
     ) -> str:
         """Take what ran the job sent back: the sealed outputs (file name to recipient and
         envelope) and the digest of the attestation result (a TEE job) or of the parties'
@@ -354,8 +355,9 @@ class Coordinator:
         # A TEE job's policy is the broker's release policy it ran under; an mpc job's is the
         # approved spec itself (the parties enforce it).
         record = result_record(
-            spec, outputs=digests, policy=row.policy or spec.digest, attestation=attestation
-        )
+            spec, outputs=digests, policy=row.policy or spec.digest, attestation=attestation,
+            tee=tee,
+        )  # fmt: skip
         (index,) = self.ledger.submit([record])
         receipt = self.ledger.receipt(index).to_text()
         with self.store.transaction() as db:

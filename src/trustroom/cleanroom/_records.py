@@ -55,10 +55,12 @@ def result_record(
     outputs: Mapping[tuple[str, str], str],
     policy: str,
     attestation: str,
+    tee: str | None = None,
 ) -> Record:
     """The result of ``spec``: ``outputs`` maps (output name, recipient) to the digest of its
     envelope; ``policy`` and ``attestation`` are the digests of the release policy and of
-    the attestation result (for mpc jobs: of the parties' certificates)."""
+    the attestation result (for mpc jobs: of the parties' certificates); ``tee``, for a TEE
+    job, is the TEE it ran in, so that a simulated run says so in its receipt."""
     program = {"provider": spec.program.provider}
     if spec.program.measurement is not None:
         program["measurement"] = spec.program.measurement
@@ -80,6 +82,7 @@ def result_record(
             ],
             "policy": {"digest": policy},
             "attestation": {"digest": attestation},
+            **({"tee": tee} if tee is not None else {}),
         },
     )
 

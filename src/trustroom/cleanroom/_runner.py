@@ -61,7 +61,7 @@ def work_once(
         )  # fmt: skip
         envelopes = _envelopes(outputs, ran.outputs)
         on_step("sending the sealed outputs")
-        coordinator.result(job["id"], envelopes, ran.attestation)
+        coordinator.result(job["id"], envelopes, ran.attestation, tee=ran.tee)
     except TrustroomError as exc:
         coordinator.failure(job["id"], exc.message)
         raise

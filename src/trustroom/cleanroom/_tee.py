@@ -94,11 +94,12 @@ def grants(spec: JobSpec) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class TeeRun:
-    """What a TEE job left: the sealed outputs' digests, by (output, recipient), and the
-    digest of the attestation token the key broker gave the enclave."""
+    """What a TEE job left: the sealed outputs' digests, by (output, recipient), the digest
+    of the attestation token the key broker gave the enclave, and the TEE it ran in."""
 
     outputs: dict[tuple[str, str], str]
     attestation: str
+    tee: str
 
 
 def run_tee_job(
@@ -110,10 +111,12 @@ def run_tee_job(
     volumes: Mapping[str, Path],
     kbs: str,
     outputs: Path,
+    tee: str = "sim",
 ) -> TeeRun:
     """Run tee job ``spec``'s program (the image in ``program``) on the owners' sealed
     ``volumes`` (dataset name to volume folder), with keys from the broker at ``kbs``; the
-    sealed outputs go to ``outputs``. Refused before anything runs if an owner has not
+    sealed outputs go to ``outputs``. ``tee`` is the enclave runner's (``sim``, or ``cvm`` in
+    a confidential VM). Refused before anything runs if an owner has not
     approved this spec or the image is not the approved program."""
     if spec.mode != "tee":
         raise CleanroomError(f"job {spec.name} is not a tee job")
@@ -132,7 +135,7 @@ def run_tee_job(
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(volumes[item.dataset], target)
     try:
-        status = run(program, kbs=kbs, outputs=outputs)
+        status = run(program, kbs=kbs, outputs=outputs, tee=tee)
     except (EnclaveError, KbsError) as exc:
         raise CleanroomError(f"job {spec.name} did not run: {exc.message}") from exc
     if status != 0:
@@ -145,4 +148,4 @@ def run_tee_job(
             if digest is None:
                 raise CleanroomError(f"the program wrote no output {output.name}")
             found[output.name, recipient] = digest
-    return TeeRun(found, index["attestation"])
+    return TeeRun(found, index["attestation"], tee)

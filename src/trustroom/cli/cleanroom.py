@@ -367,8 +367,11 @@ def result(
         envelopes, receipt = client.outputs(job, member.name)
         found = client.job(job)
     vkey = log_key.read_text().strip()
-    for envelope in envelopes.values():
+    records = [
         check_result(envelope, receipt, vkey, job=job, recipient=member.name)
+        for envelope in envelopes.values()
+    ]
+    simulated = any(record.get("tee") == "sim" for record in records)
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, Any] = {}
     if found["mode"] == "mpc":
@@ -382,8 +385,13 @@ def result(
             written[name] = len(data)
     (out / f"{found['name']}.tlog-proof").write_text(receipt)
     if as_json:
-        print_json({"job": job, "receipt": "valid", "outputs": written})
+        print_json({"job": job, "receipt": "valid", "simulated": simulated, "outputs": written})
         return
+    if simulated:
+        console.print(
+            "[bold yellow]SIMULATED TEE[/]: the receipt says this job ran in the simulated "
+            "enclave, which protects nothing against its host."
+        )
     console.print(f"receipt valid (offline, log key {vkey[:24]}…); outputs in {out}:")
     for name in written:
         console.print(f"  {name}")
